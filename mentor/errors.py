@@ -54,14 +54,16 @@ class ConfigError(MentorError, ValueError):
 class InvalidActionError(MentorError, ValueError):
     """An action string is not among the admissible ones."""
 
-    def __init__(self, action: str, admissible: Iterable[str]):
+    def __init__(self, action: str, admissible: Iterable[str], reason: str | None = None):
         admissible = list(admissible)
+        self.action, self.admissible = action, admissible
+        if reason is not None:
+            super().__init__(f"Action {action!r} is not admissible: {reason}.")
+            return
         close = closest_matches(action, admissible, n=1)
         hint = f" Closest: {close[0]!r}." if close else ""
-        self.action, self.admissible = action, admissible
         super().__init__(
-            f"Action {action!r} is not admissible here.{hint} "
-            f"Admissible: {', '.join(repr(a) for a in admissible)}."
+            f"Action {action!r} is not admissible here.{hint} Admissible: {', '.join(repr(a) for a in admissible)}."
         )
 
 

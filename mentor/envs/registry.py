@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 from mentor.errors import UnknownComponentError
 
@@ -63,6 +64,13 @@ def register_envs() -> None:
                 entry_point=env_spec.entry_point,
                 kwargs=dict(env_spec.kwargs),
                 max_episode_steps=env_spec.max_episode_steps,
+                additional_wrappers=(
+                    WrapperSpec(
+                        name="RecordEpisodeOutcome",
+                        entry_point="mentor.envs.wrappers:RecordEpisodeOutcome",
+                        kwargs={"family": family},
+                    ),
+                ),
             )
 
 

@@ -38,7 +38,7 @@ class TextObservation:
 
     def to_prompt(self) -> str:
         """The observation as a prompt block: mission, feedback, observation, action list."""
-        parts = [f"Goal: {self.mission}"]
+        parts = [f"Goal: {self.mission or '(none given)'}"]
         if self.feedback:
             parts.append(f"Feedback: {self.feedback}")
         parts.append(f"Observation:\n{self.observation}")
@@ -50,8 +50,14 @@ class TextObservation:
 class TextView(gym.Wrapper, ABC):
     """Base wrapper that gives an env a word view; observations, rewards and actions pass through.
 
-    Subclasses implement :meth:`_describe`, :meth:`admissible_actions` and :meth:`_text_to_action`.
+    Subclasses implement :meth:`_describe` and :meth:`admissible_actions`, and, where actions are
+    strings, :meth:`_text_to_action`.
     """
+
+    @property
+    def spec(self) -> gym.envs.registration.EnvSpec | None:
+        """The wrapped env's spec: the text view is part of a mentor env, not an added wrapper."""
+        return self.env.spec
 
     def describe(self) -> TextObservation:
         """The current state of the env in words."""
@@ -76,8 +82,9 @@ class TextView(gym.Wrapper, ABC):
     @abstractmethod
     def _describe(self) -> TextObservation: ...
 
-    @abstractmethod
-    def _text_to_action(self, action: str) -> Any: ...
+    def _text_to_action(self, action: str) -> Any:
+        """Map an already validated, lower-cased action string to the env action."""
+        raise NotImplementedError(f"{type(self).__name__} has no string actions")
 
 
 def describe(env: gym.Env) -> TextObservation:
