@@ -1,0 +1,248 @@
+"""Stable-Baselines3 agents (PPO, A2C, DQN, SAC) on any mentor env: train, evaluate, save, load, resume.
+
+Hyperparameters come from zoo-style YAML (:mod:`mentor.agents.hyperparams`); every run writes a
+run folder with its resolved config, ``metrics.jsonl`` (one record per training episode),
+TensorBoard logs and resumable checkpoints.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from mentor.agents.callbacks import CHECKPOINT_STATE, LogEpisodeOutcomes, SaveResumableCheckpoint, save_checkpoint
+from mentor.agents.hyperparams import (
+    algo_class,
+    algo_kwargs,
+    load_hyperparams,
+    make_env_wrapper,
+    validate_hyperparams,
+)
+from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_eval_episodes
+from mentor.benchmarks.protocols import summarize_outcomes
+from mentor.envs import make as make_env
+from mentor.envs import spec as env_spec
+from mentor.errors import ConfigError
+from mentor.runs import RunDir
+
+__all__ = ["SB3Config", "SB3Agent"]
+
+
+@dataclass
+class SB3Config:
+    """What to train, with which algorithm and budget.
+
+    Attributes:
+        env_id: a mentor id, e.g. ``mentor/MiniGrid-DoorKey-5x5-v0``.
+        algo: ``ppo``, ``a2c``, ``dqn`` or ``sac``.
+        total_timesteps: env-step budget; ``None`` takes ``n_timesteps`` from the zoo file.
+        seed: seed of the algorithm and of the training envs.
+        hyperparams: overrides on top of the zoo entry (same keys; misspelled keys are rejected).
+        hyperparams_path: zoo file; ``None`` means ``configs/sb3/<algo>.yml``.
+        env_kwargs: keyword arguments for ``gym.make``.
+        checkpoint_freq: env steps between resumable checkpoints.
+        n_eval_episodes: evaluation episodes after training, on held-out seeds.
+        deterministic_eval: evaluate the greedy policy (``False``: sample actions).
+        device: torch device for the policy (``auto``, ``cpu``, ``cuda``).
+        progress_bar: show a progress bar while training.
+        resolved_hyperparams: derived, the zoo entry merged with the overrides.
+    """
+
+    env_id: str
+    algo: str = "ppo"
+    total_timesteps: int | None = None
+    seed: int = 0
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    hyperparams_path: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    checkpoint_freq: int = 20_000
+    n_eval_episodes: int = 20
+    deterministic_eval: bool = True
+    device: str = "auto"
+    progress_bar: bool = True
+    resolved_hyperparams: dict[str, Any] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        algo_class(self.algo)
+        env_spec(self.env_id)
+        validate_hyperparams(self.algo, self.hyperparams)
+        resolved = {**load_hyperparams(self.algo, self.env_id, self.hyperparams_path), **self.hyperparams}
+        validate_hyperparams(self.algo, resolved)
+        self.resolved_hyperparams = resolved
+        if self.total_timesteps is None:
+            self.total_timesteps = int(float(resolved.get("n_timesteps", 1e6)))
+        if self.total_timesteps <= 0:
+            raise ConfigError(f"total_timesteps ({self.total_timesteps}) must be positive.")
+        if self.checkpoint_freq <= 0:
+            raise ConfigError(f"checkpoint_freq ({self.checkpoint_freq}) must be positive.")
+        if self.n_eval_episodes < 0:
+            raise ConfigError(f"n_eval_episodes ({self.n_eval_episodes}) must be >= 0.")
+
+    @property
+    def n_envs(self) -> int:
+        return int(self.resolved_hyperparams.get("n_envs", 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SB3Config:
+        data = {k: v for k, v in data.items() if k != "resolved_hyperparams"}
+        return cls(**data)
+
+
+class SB3Agent:
+    """Trains and evaluates one SB3 model on one mentor env, inside a run folder.
+
+    Example:
+        >>> agent = SB3Agent(SB3Config("mentor/MiniGrid-DoorKey-5x5-v0", total_timesteps=100_000))  # doctest: +SKIP
+        >>> agent.train()  # doctest: +SKIP
+        >>> agent.evaluate()["success_rate"]  # doctest: +SKIP
+    """
+
+    def __init__(self, config: SB3Config, run: RunDir | None = None):
+        self.config = config
+        self.run = run if run is not None else RunDir.create(f"sb3-{config.algo}-{config.env_id.split('/')[-1]}")
+        self.model: BaseAlgorithm | None = None
+
+    # ---- environments
+    def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
+        """Vectorised training envs with the zoo ``env_wrapper`` (no normalisation)."""
+        return make_vec_env(
+            functools.partial(make_env, self.config.env_id),
+            n_envs=n_envs,
+            seed=seed,
+            env_kwargs=self.config.env_kwargs,
+            wrapper_class=make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper")),
+            vec_env_cls=DummyVecEnv,
+        )
+
+    def make_eval_env(self) -> gym.Env:
+        """One env as the policy sees it (zoo wrapper applied), for evaluation episodes."""
+        env = make_env(self.config.env_id, **self.config.env_kwargs)
+        wrapper = make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper"))
+        return wrapper(env) if wrapper else env
+
+    def _normalize_kwargs(self) -> dict[str, Any] | None:
+        normalize = self.config.resolved_hyperparams.get("normalize", False)
+        if normalize is True:
+            return {}
+        if isinstance(normalize, dict):
+            return normalize
+        return None
+
+    # ---- training
+    def train(self, resume: bool = False) -> BaseAlgorithm:
+        """Train for ``config.total_timesteps`` env steps; with ``resume``, continue from the last checkpoint."""
+        cfg = self.config
+        state_path = self.run.checkpoints / CHECKPOINT_STATE
+        if resume and state_path.exists():
+            done = json.loads(state_path.read_text())["num_timesteps"]
+            self.run.truncate_metrics(done)
+            self.model = self._load_checkpoint()
+        else:
+            if resume:
+                self.run.truncate_metrics(0)
+            self.run.write_config({"agent": "sb3", **cfg.to_dict()})
+            self.model = self._build_model()
+        remaining = cfg.total_timesteps - self.model.num_timesteps
+        if remaining > 0:
+            callbacks = CallbackList(
+                [LogEpisodeOutcomes(self.run), SaveResumableCheckpoint(self.run, cfg.checkpoint_freq)]
+            )
+            start = time.perf_counter()
+            self.model.learn(
+                total_timesteps=remaining,
+                callback=callbacks,
+                reset_num_timesteps=False,
+                tb_log_name="sb3",
+                progress_bar=cfg.progress_bar,
+            )
+            self.run.append_metrics(
+                {"kind": "train", "step": self.model.num_timesteps, "seconds": time.perf_counter() - start}
+            )
+            save_checkpoint(self.model, self.run)
+        self.save(self.run.path)
+        return self.model
+
+    def _build_model(self) -> BaseAlgorithm:
+        cfg = self.config
+        venv = self.make_vec_env(cfg.n_envs, cfg.seed)
+        norm = self._normalize_kwargs()
+        if norm is not None:
+            venv = VecNormalize(venv, **norm)
+        return algo_class(cfg.algo)(
+            cfg.resolved_hyperparams.get("policy", "MlpPolicy"),
+            venv,
+            seed=cfg.seed,
+            device=cfg.device,
+            tensorboard_log=str(self.run.tensorboard),
+            verbose=0,
+            **algo_kwargs(cfg.resolved_hyperparams),
+        )
+
+    def _load_checkpoint(self) -> BaseAlgorithm:
+        cfg = self.config
+        venv = self.make_vec_env(cfg.n_envs, cfg.seed + 7919)
+        norm_path = self.run.checkpoints / "vecnormalize.pkl"
+        if norm_path.exists():
+            venv = VecNormalize.load(str(norm_path), venv)
+        model = algo_class(cfg.algo).load(
+            self.run.checkpoints / "model.zip", env=venv, device=cfg.device, tensorboard_log=str(self.run.tensorboard)
+        )
+        buffer_path = self.run.checkpoints / "replay_buffer.pkl"
+        if isinstance(model, OffPolicyAlgorithm) and buffer_path.exists():
+            model.load_replay_buffer(buffer_path)
+        return model
+
+    # ---- save / load
+    def save(self, folder: Path | str) -> None:
+        """Write ``model.zip`` (and ``vecnormalize.pkl``) into ``folder``."""
+        folder = Path(folder)
+        self.model.save(folder / "model.zip")
+        env = self.model.get_env()
+        if isinstance(env, VecNormalize):
+            env.save(str(folder / "vecnormalize.pkl"))
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> SB3Agent:
+        """The trained agent of a finished run folder."""
+        run = RunDir(Path(run_dir))
+        config = SB3Config.from_dict({k: v for k, v in run.read_config().items() if k != "agent"})
+        agent = cls(config, run)
+        venv = agent.make_vec_env(1, config.seed)
+        if (run.path / "vecnormalize.pkl").exists():
+            venv = VecNormalize.load(str(run.path / "vecnormalize.pkl"), venv)
+            venv.training, venv.norm_reward = False, False
+        agent.model = algo_class(config.algo).load(run.path / "model.zip", env=venv, device=config.device)
+        return agent
+
+    # ---- acting and evaluation
+    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+        """The policy's action for one (unnormalised) observation of :meth:`make_eval_env`."""
+        env = self.model.get_env()
+        if isinstance(env, VecNormalize):
+            obs = env.normalize_obs(obs)
+        action, _ = self.model.predict(obs, deterministic=deterministic)
+        return action
+
+    def evaluate(self, n_episodes: int | None = None, seed_offset: int = EVAL_SEED_OFFSET) -> dict[str, Any]:
+        """Run evaluation episodes on held-out seeds; return success rate, mean return and each outcome."""
+        n_episodes = self.config.n_eval_episodes if n_episodes is None else n_episodes
+        env = self.make_eval_env()
+        outcomes = run_eval_episodes(
+            env, lambda obs, _: self.predict(obs, self.config.deterministic_eval), n_episodes, seed_offset
+        )
+        env.close()
+        return {**summarize_outcomes(outcomes), "outcomes": outcomes}

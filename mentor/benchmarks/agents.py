@@ -1,0 +1,166 @@
+"""Benchmark agents: each runs one (env, seed) cell inside a step budget and writes its files.
+
+A cell folder receives ``metrics.jsonl`` (one record per episode played inside the budget, with its
+env step), ``eval.json`` (outcomes of evaluation episodes on held-out seeds) and, for LLM agents,
+``llm_usage.json``. Scores are computed from those files by :mod:`mentor.benchmarks.runner`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_budget, run_eval_episodes
+from mentor.benchmarks.protocols import summarize_outcomes
+from mentor.envs import make as make_env
+from mentor.errors import UnknownComponentError
+from mentor.runs import RunDir
+
+__all__ = [
+    "CellJob",
+    "BenchAgent",
+    "RandomAgent",
+    "SB3BenchAgent",
+    "BENCH_AGENTS",
+    "register_bench_agent",
+    "make_bench_agent",
+]
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """One benchmark cell: an agent on one env with one seed.
+
+    Attributes:
+        agent: a key of :data:`BENCH_AGENTS`.
+        env_id: mentor env id.
+        seed: the cell's seed (training episodes and the agent's own randomness).
+        budget: env steps the agent may take before evaluation (training included).
+        eval_episodes: evaluation episodes on held-out seeds.
+        cell_dir: folder the cell writes into.
+        options: agent-specific options (e.g. the LLM spec).
+    """
+
+    agent: str
+    env_id: str
+    seed: int
+    budget: int
+    eval_episodes: int
+    cell_dir: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class BenchAgent(ABC):
+    """Base class: ``run`` does the bookkeeping, subclasses implement ``_run``."""
+
+    def run(self, job: CellJob) -> None:
+        """Run the cell and write ``eval.json`` and ``cell.json`` (env steps, wall seconds) into its folder."""
+        run = RunDir(Path(job.cell_dir))
+        run.path.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        outcomes, env_steps = self._run(job, run)
+        run.write_json("eval.json", {**summarize_outcomes(outcomes), "outcomes": outcomes})
+        run.write_json(
+            "cell.json",
+            {
+                "agent": job.agent,
+                "env_id": job.env_id,
+                "seed": job.seed,
+                "budget": job.budget,
+                "env_steps": env_steps,
+                "wall_seconds": time.perf_counter() - start,
+            },
+        )
+
+    @abstractmethod
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        """Play or train within ``job.budget`` (logging episodes into ``run``).
+
+        Returns:
+            The eval outcomes and the env steps taken before evaluation.
+        """
+
+
+class RandomAgent(BenchAgent):
+    """Uniform over the admissible actions (the text view's), or over the action space."""
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        rng = np.random.default_rng(job.seed)
+        env = make_env(job.env_id)
+        env.action_space.seed(job.seed)
+        run.truncate_metrics(0)
+        steps = run_budget(env, lambda obs, e: random_action(e, rng), job.budget, job.seed, run)
+        outcomes = run_eval_episodes(env, lambda obs, e: random_action(e, rng), job.eval_episodes, EVAL_SEED_OFFSET)
+        env.close()
+        return outcomes, steps
+
+
+def random_action(env: gym.Env, rng: np.random.Generator) -> Any:
+    """A uniformly random admissible action of a mentor env."""
+    admissible = env.get_wrapper_attr("admissible_actions")()
+    if admissible:
+        return env.get_wrapper_attr("text_to_action")(admissible[rng.integers(len(admissible))])
+    return env.action_space.sample()
+
+
+class SB3BenchAgent(BenchAgent):
+    """An SB3 algorithm trained for the whole budget with zoo hyperparameters, then evaluated."""
+
+    def __init__(self, algo: str):
+        self.algo = algo
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        from mentor.agents.sb3 import SB3Agent, SB3Config
+
+        config = SB3Config(
+            job.env_id,
+            algo=self.algo,
+            total_timesteps=job.budget,
+            seed=job.seed,
+            n_eval_episodes=job.eval_episodes,
+            progress_bar=False,
+            **job.options,
+        )
+        agent = SB3Agent(config, run)
+        model = agent.train(resume=True)
+        return agent.evaluate()["outcomes"], model.num_timesteps
+
+
+BENCH_AGENTS: dict[str, Callable[[], BenchAgent]] = {
+    "random": RandomAgent,
+    "sb3-ppo": lambda: SB3BenchAgent("ppo"),
+    "sb3-a2c": lambda: SB3BenchAgent("a2c"),
+    "sb3-dqn": lambda: SB3BenchAgent("dqn"),
+    "sb3-sac": lambda: SB3BenchAgent("sac"),
+}
+
+
+def register_bench_agent(name: str, factory: Callable[[], BenchAgent]) -> None:
+    """Make an agent available to ``mentor bench --agent NAME``."""
+    BENCH_AGENTS[name] = factory
+
+
+def make_bench_agent(name: str) -> BenchAgent:
+    if name not in BENCH_AGENTS:
+        raise UnknownComponentError("benchmark agent", name, BENCH_AGENTS)
+    return BENCH_AGENTS[name]()
+
+
+def read_cell_files(cell_dir: Path) -> dict[str, Any]:
+    """The raw files of a finished cell: training episodes, eval outcomes and LLM usage (if any)."""
+    run = RunDir(cell_dir)
+    usage_path = cell_dir / "llm_usage.json"
+    return {
+        "episodes": list(run.iter_metrics("episode")),
+        "eval": run.read_json("eval.json"),
+        "llm_usage": json.loads(usage_path.read_text()) if usage_path.exists() else {},
+        "cell": run.read_json("cell.json"),
+    }

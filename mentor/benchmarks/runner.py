@@ -1,0 +1,208 @@
+"""``mentor bench``: run a suite for some agents and seeds, resumably, and aggregate the run files.
+
+Layout of a benchmark run folder::
+
+    runs/<date>-bench-<suite>/
+      config.yaml
+      cells/<agent>/<env>/seed-<n>/{metrics.jsonl, eval.json, cell.json, ...}
+      results.json  report.md  *.png
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mentor.benchmarks.agents import BENCH_AGENTS, CellJob, make_bench_agent, read_cell_files
+from mentor.benchmarks.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
+from mentor.benchmarks.suites import PROTOCOLS, Suite, load_suite
+from mentor.envs import family_of
+from mentor.errors import ConfigError, UnknownComponentError
+from mentor.executors import ExecutorConfig, make_executor
+from mentor.runs import RunDir
+
+__all__ = ["BenchmarkConfig", "run_benchmark", "run_cell", "aggregate", "cell_dir"]
+
+
+@dataclass
+class BenchmarkConfig:
+    """A benchmark run.
+
+    Attributes:
+        suite: suite name (``configs/suites/<suite>.yml``).
+        agents: benchmark agent names (see ``mentor.benchmarks.agents.BENCH_AGENTS``).
+        seeds: seeds per cell; ``None`` takes the suite's.
+        budget: env steps per cell; ``None`` takes the suite's.
+        eval_episodes: eval episodes per cell; ``None`` takes the suite's.
+        envs: a subset of the suite's envs; ``None`` runs all.
+        agent_options: per-agent options passed into each cell (e.g. ``{"sb3-ppo": {"hyperparams": {...}}}``).
+        executor: how cells run (process pool by default).
+    """
+
+    suite: str
+    agents: list[str]
+    seeds: int | None = None
+    budget: int | None = None
+    eval_episodes: int | None = None
+    envs: list[str] | None = None
+    agent_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self) -> None:
+        if not self.agents:
+            raise ConfigError("agents is empty; name at least one of: " + ", ".join(BENCH_AGENTS) + ".")
+        for agent in self.agents:
+            if agent not in BENCH_AGENTS:
+                raise UnknownComponentError("benchmark agent", agent, BENCH_AGENTS)
+        suite = self.resolved_suite()
+        for env_id in self.envs or []:
+            if env_id not in suite.envs:
+                raise UnknownComponentError(f"env of suite {suite.name!r}", env_id, suite.envs)
+
+    def resolved_suite(self) -> Suite:
+        """The suite with this run's overrides applied."""
+        suite = load_suite(self.suite)
+        return Suite(
+            name=suite.name,
+            protocol=suite.protocol,
+            envs=list(self.envs or suite.envs),
+            budget=self.budget or suite.budget,
+            eval_episodes=suite.eval_episodes if self.eval_episodes is None else self.eval_episodes,
+            seeds=self.seeds or suite.seeds,
+            description=suite.description,
+            reference=suite.reference,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchmarkConfig:
+        data = dict(data)
+        data["executor"] = ExecutorConfig(**data.get("executor", {}))
+        return cls(**data)
+
+
+def cell_dir(run: RunDir, agent: str, env_id: str, seed: int) -> Path:
+    return run.path / "cells" / agent / env_id.split("/")[-1] / f"seed-{seed}"
+
+
+def run_cell(job: CellJob) -> str:
+    """Run one cell (in a worker process); returns its folder."""
+    import mentor.envs  # noqa: F401  (registers the ids in a fresh worker)
+
+    make_bench_agent(job.agent).run(job)
+    return job.cell_dir
+
+
+def run_benchmark(config: BenchmarkConfig, run: RunDir | None = None) -> RunDir:
+    """Run every unfinished cell of ``config`` and aggregate; pass an existing ``run`` to resume it."""
+    suite = config.resolved_suite()
+    if run is None:
+        run = RunDir.create(f"bench-{suite.name}")
+    if not run.config_path.exists():
+        run.write_config({**config.to_dict(), "command": command_line()})
+    jobs = [
+        CellJob(
+            agent=agent,
+            env_id=env_id,
+            seed=seed,
+            budget=suite.budget,
+            eval_episodes=suite.eval_episodes,
+            cell_dir=str(cell_dir(run, agent, env_id, seed)),
+            options=config.agent_options.get(agent, {}),
+        )
+        for env_id in suite.envs
+        for agent in config.agents
+        for seed in range(suite.seeds)
+    ]
+    pending = [j for j in jobs if not (Path(j.cell_dir) / "cell.json").exists()]
+    make_executor(config.executor).map(run_cell, pending)
+    run.write_json("results.json", aggregate(run, suite, config.agents))
+    return run
+
+
+def command_line() -> str:
+    """The command that started this process, for reports."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith("mentor"):
+        argv[0] = "mentor"
+    return shlex.join(argv)
+
+
+def _cell_score(protocol: str, files: dict[str, Any], budget: int) -> dict[str, Any]:
+    train = episodes_within_budget(files["episodes"], budget)
+    eval_outcomes = files["eval"]["outcomes"]
+    cell = {
+        "seed": files["cell"]["seed"],
+        "env_steps": files["cell"]["env_steps"],
+        "wall_seconds": files["cell"]["wall_seconds"],
+        "train": summarize_outcomes(train),
+        "eval": summarize_outcomes(eval_outcomes),
+        "llm_calls": files["llm_usage"].get("calls", 0),
+        "llm_tokens": files["llm_usage"].get("prompt_tokens", 0) + files["llm_usage"].get("completion_tokens", 0),
+    }
+    if protocol == "crafter_score":
+        cell["score"], cell["achievement_rates"] = crafter_score_from_outcomes(train)
+        cell["eval_crafter_score"], cell["eval_achievement_rates"] = crafter_score_from_outcomes(eval_outcomes)
+    elif protocol == "success_rate":
+        cell["score"] = cell["eval"]["success_rate"]
+    elif protocol == "progression":
+        cell["score"] = cell["eval"]["progression"]
+    else:
+        cell["score"] = cell["eval"]["mean_return"]
+    return cell
+
+
+def aggregate(run: RunDir, suite: Suite, agents: list[str]) -> dict[str, Any]:
+    """``results.json``: one row per (env, agent) with mean ± std over seeds, from the cell files."""
+    rows = []
+    for env_id in suite.envs:
+        for agent in agents:
+            cells = []
+            for seed in range(suite.seeds):
+                folder = cell_dir(run, agent, env_id, seed)
+                if (folder / "cell.json").exists():
+                    cells.append(_cell_score(suite.protocol, read_cell_files(folder), suite.budget))
+            if not cells:
+                continue
+            scores = np.array([c["score"] for c in cells], dtype=float)
+            row = {
+                "env_id": env_id,
+                "family": family_of(env_id),
+                "agent": agent,
+                "protocol": suite.protocol,
+                "score_name": PROTOCOLS[suite.protocol],
+                "score_mean": float(scores.mean()),
+                "score_std": float(scores.std()),
+                "seeds": len(cells),
+                "success_rate": float(np.mean([c["eval"]["success_rate"] for c in cells])),
+                "mean_return": float(np.mean([c["eval"]["mean_return"] for c in cells])),
+                "env_steps": int(np.mean([c["env_steps"] for c in cells])),
+                "wall_seconds": float(np.mean([c["wall_seconds"] for c in cells])),
+                "llm_calls": float(np.mean([c["llm_calls"] for c in cells])),
+                "llm_tokens": float(np.mean([c["llm_tokens"] for c in cells])),
+                "cells": cells,
+            }
+            if suite.protocol == "crafter_score":
+                row["achievement_rates"] = {
+                    name: float(np.mean([c["achievement_rates"][name] for c in cells]))
+                    for name in cells[0]["achievement_rates"]
+                }
+                row["eval_crafter_score"] = float(np.mean([c["eval_crafter_score"] for c in cells]))
+            rows.append(row)
+    config = run.read_config()
+    return {
+        "suite": suite.name,
+        "protocol": suite.protocol,
+        "score_name": PROTOCOLS[suite.protocol],
+        "budget": suite.budget,
+        "eval_episodes": suite.eval_episodes,
+        "command": config.get("command", ""),
+        "rows": rows,
+    }

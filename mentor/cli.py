@@ -1,0 +1,228 @@
+"""The ``mentor`` command."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from mentor.errors import ConfigError, MentorError
+from mentor.llm.cli import app as llm_app
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Language-model planners, reward generators and critics over SB3 agents.",
+)
+train_app = typer.Typer(no_args_is_help=True, help="Train agents.")
+app.add_typer(train_app, name="train")
+app.add_typer(llm_app, name="llm", help="Inspect and query the configured LLM backend.")
+console = Console()
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    """``key=value`` pairs, values parsed as YAML (``n_steps=256``, ``policy_kwargs={net_arch: [64]}``)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"hyperparameter override {item!r} must look like key=value.")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command("envs")
+def envs_command(
+    family: Annotated[
+        Optional[str], typer.Option(help="Only this family: minigrid, crafter, mujoco, textworld.")
+    ] = None,
+    text: Annotated[
+        bool, typer.Option(help="Also reset each env (seed 0) and print its text view; slow for many envs.")
+    ] = False,
+    show: Annotated[
+        Optional[str], typer.Option(help="Print the full text view of one env id after reset(seed=0).")
+    ] = None,
+) -> None:
+    """List every registered env and its text view."""
+    import mentor.envs as menvs
+
+    if show:
+        env = menvs.make(show)
+        env.reset(seed=0)
+        console.print(menvs.describe(env).to_prompt())
+        env.close()
+        return
+    table = Table(title="mentor envs")
+    for column in ("id", "family", "text view" if text else "admissible actions"):
+        table.add_column(column)
+    for env_id in menvs.env_ids(family):
+        fam = menvs.family_of(env_id)
+        if text:
+            env = menvs.make(env_id)
+            env.reset(seed=0)
+            table.add_row(env_id, fam, menvs.describe(env).to_prompt())
+            env.close()
+        else:
+            table.add_row(env_id, fam, _ACTIONS_BY_FAMILY.get(fam, ""))
+    console.print(table)
+
+
+_ACTIONS_BY_FAMILY = {
+    "minigrid": "turn left, turn right, go forward, pick up, drop, toggle",
+    "crafter": "17 strings: noop, move left/right/up/down, do, sleep, place X, make X",
+    "mujoco": "continuous (the view names torso, velocities and joints)",
+    "textworld": "the game's admissible commands",
+}
+
+
+@train_app.command("sb3")
+def train_sb3(
+    env: Annotated[str, typer.Option(help="mentor env id, e.g. mentor/MiniGrid-DoorKey-5x5-v0.")],
+    algo: Annotated[str, typer.Option(help="ppo, a2c, dqn or sac.")] = "ppo",
+    steps: Annotated[Optional[int], typer.Option(help="Env-step budget (default: the zoo file's n_timesteps).")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Run name; the folder is runs/<date>-<name>.")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the newest run with this name from its last checkpoint.")
+    ] = False,
+    hyperparam: Annotated[
+        Optional[list[str]], typer.Option("--hyperparam", "-p", help="Override, key=value (repeatable).")
+    ] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Eval episodes on held-out seeds after training.")] = 20,
+) -> None:
+    """Train an SB3 agent with zoo hyperparameters; writes TensorBoard logs and checkpoints into its run folder."""
+    from mentor.agents.sb3 import SB3Agent, SB3Config
+    from mentor.benchmarks.report import render_report
+    from mentor.runs import RunDir
+
+    name = name or f"sb3-{algo}-{env.split('/')[-1]}"
+    run = RunDir.latest(name) if resume else None
+    if resume and run is None:
+        raise ConfigError(f"--resume found no run named {name!r} under {os.environ.get('MENTOR_RUNS', 'runs')}/.")
+    if run is not None:
+        config = SB3Config.from_dict({k: v for k, v in run.read_config().items() if k != "agent"})
+        console.print(f"Resuming {run.path}")
+    else:
+        config = SB3Config(
+            env,
+            algo=algo,
+            total_timesteps=steps,
+            seed=seed,
+            hyperparams=_parse_overrides(hyperparam or []),
+            n_eval_episodes=eval_episodes,
+        )
+        run = RunDir.create(name)
+    agent = SB3Agent(config, run)
+    agent.train(resume=resume)
+    result = agent.evaluate()
+    run.write_json("eval.json", result)
+    console.print(
+        f"eval: success {100 * result['success_rate']:.1f}%, mean return {result['mean_return']:.3f} "
+        f"over {result['episodes']} held-out episodes"
+    )
+    console.print(f"report: {render_report(run.path)}")
+
+
+@app.command("bench")
+def bench_command(
+    suite: Annotated[str, typer.Option(help="Suite name (configs/suites/<name>.yml).")],
+    agent: Annotated[list[str], typer.Option("--agent", "-a", help="Benchmark agent (repeatable).")],
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per cell (default: the suite's).")] = None,
+    budget: Annotated[Optional[int], typer.Option(help="Env steps per cell (default: the suite's).")] = None,
+    eval_episodes: Annotated[Optional[int], typer.Option(help="Eval episodes per cell (default: the suite's).")] = None,
+    env: Annotated[
+        Optional[list[str]], typer.Option("--env", help="Only these envs of the suite (repeatable).")
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Parallel cells (default: CPU count).")] = None,
+    executor: Annotated[str, typer.Option(help="process or sequential.")] = "process",
+    resume: Annotated[
+        bool, typer.Option(help="Finish the newest run of this suite: skip finished cells, resume trainings.")
+    ] = False,
+) -> None:
+    """Benchmark agents on a suite under its protocol; writes results.json, plots and report.md."""
+    from mentor.benchmarks.report import render_report
+    from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+    from mentor.executors import ExecutorConfig
+    from mentor.runs import RunDir
+
+    run = RunDir.latest(f"bench-{suite}") if resume else None
+    if resume and run is None:
+        raise ConfigError(f"--resume found no earlier run of suite {suite!r}.")
+    if run is not None:
+        config = BenchmarkConfig.from_dict({k: v for k, v in run.read_config().items() if k != "command"})
+        console.print(f"Resuming {run.path}")
+    else:
+        config = BenchmarkConfig(
+            suite=suite,
+            agents=list(agent),
+            seeds=seeds,
+            budget=budget,
+            eval_episodes=eval_episodes,
+            envs=env or None,
+            executor=ExecutorConfig(kind=executor, num_workers=workers),
+        )
+    run = run_benchmark(config, run)
+    console.print(f"report: {render_report(run.path)}")
+
+
+@app.command("report")
+def report_command(run_dir: Annotated[Path, typer.Argument(help="A run folder.")]) -> None:
+    """Re-render a run's report.md and plots from its files."""
+    from mentor.benchmarks.report import render_report
+
+    console.print(f"report: {render_report(run_dir)}")
+
+
+@app.command("demo")
+def demo_command(
+    budget: Annotated[int, typer.Option(help="PPO env-step budget on DoorKey-5x5.")] = 100_000,
+) -> None:
+    """The main job on the embedded defaults: SB3 PPO on DoorKey-5x5 against random, with a report."""
+    from mentor.benchmarks.report import render_report
+    from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+    from mentor.executors import ExecutorConfig
+
+    config = BenchmarkConfig(
+        suite="demo",
+        agents=["random", "sb3-ppo"],
+        budget=budget,
+        executor=ExecutorConfig(kind="process", num_workers=2),
+    )
+    console.print(f"Training SB3 PPO on DoorKey-5x5 for {budget:,} steps and benchmarking it against random...")
+    run = run_benchmark(config)
+    results = run.read_json("results.json")
+    for row in results["rows"]:
+        console.print(
+            f"  {row['agent']:>8}: success {100 * row['success_rate']:.0f}% on held-out seeds, "
+            f"mean return {row['mean_return']:.3f}, {row['wall_seconds']:.0f} s"
+        )
+    console.print(f"report: {render_report(run.path)}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning mentor's own errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except MentorError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise SystemExit(2) from None
+    except typer.Exit as e:
+        raise SystemExit(e.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            raise SystemExit(e.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Run folders: ``runs/<date>-<name>/`` holding the config, ``metrics.jsonl``, checkpoints, plots and reports.
+
+Everything a report or benchmark figure shows is computed from these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mentor.paths import runs_root
+
+__all__ = ["RunDir", "runs_root", "atomic_write_text"]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run's folder and the files in it.
+
+    Example:
+        >>> run = RunDir.create("sb3-ppo-doorkey")  # doctest: +SKIP
+        >>> run.append_metrics({"kind": "episode", "step": 128, "return": 0.9})  # doctest: +SKIP
+    """
+
+    path: Path
+
+    @classmethod
+    def create(cls, name: str, root: Path | str | None = None) -> RunDir:
+        """A new, empty run folder named ``<YYYY-MM-DD_HHMMSS>-<name>``."""
+        root = Path(root) if root is not None else runs_root()
+        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+        path = root / f"{stamp}-{_slug(name)}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = root / f"{stamp}-{_slug(name)}-{suffix}"
+        path.mkdir(parents=True)
+        return cls(path)
+
+    @classmethod
+    def latest(cls, name: str, root: Path | str | None = None) -> RunDir | None:
+        """The newest run folder whose name ends with ``-<name>``, or ``None``."""
+        root = Path(root) if root is not None else runs_root()
+        if not root.is_dir():
+            return None
+        matches = sorted(p for p in root.iterdir() if p.is_dir() and p.name.endswith(f"-{_slug(name)}"))
+        return cls(matches[-1]) if matches else None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tb"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.md"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any]:
+        return yaml.safe_load(self.config_path.read_text())
+
+    def write_json(self, name: str, data: Any) -> Path:
+        path = self.path / name
+        atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+        return path
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text())
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(record, default=_json_default) + "\n")
+
+    def iter_metrics(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
+        """Records of ``metrics.jsonl`` (of one ``kind``); a torn last line from a kill is skipped."""
+        if not self.metrics_path.exists():
+            return
+        with self.metrics_path.open() as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if kind is None or record.get("kind") == kind:
+                    yield record
+
+    def truncate_metrics(self, max_step: int) -> None:
+        """Drop records logged after env step ``max_step`` (used when resuming from a checkpoint)."""
+        kept = [r for r in self.iter_metrics() if r.get("step", 0) <= max_step]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")

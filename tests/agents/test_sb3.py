@@ -1,0 +1,100 @@
+import json
+
+import numpy as np
+import pytest
+
+from mentor.agents.sb3 import SB3Agent, SB3Config
+from mentor.errors import ConfigError, UnknownComponentError
+from mentor.runs import RunDir
+
+
+def _config(env_id="mentor/MiniGrid-DoorKey-5x5-v0", algo="ppo", steps=512, **hyperparams):
+    small = {
+        "ppo": {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        "a2c": {"n_envs": 2},
+        "dqn": {"learning_starts": 64, "buffer_size": 1000},
+        "sac": {"learning_starts": 64, "buffer_size": 1000, "batch_size": 32},
+    }[algo]
+    return SB3Config(
+        env_id,
+        algo=algo,
+        total_timesteps=steps,
+        hyperparams={**small, **hyperparams},
+        checkpoint_freq=128,
+        n_eval_episodes=2,
+        progress_bar=False,
+        device="cpu",
+    )
+
+
+@pytest.mark.parametrize(
+    "algo,env_id",
+    [
+        ("ppo", "mentor/MiniGrid-Empty-5x5-v0"),
+        ("a2c", "mentor/MiniGrid-Empty-5x5-v0"),
+        ("dqn", "mentor/MiniGrid-Empty-5x5-v0"),
+        ("sac", "mentor/Hopper-v5"),
+    ],
+)
+def test_train_evaluate_save_load(algo, env_id, tmp_path):
+    agent = SB3Agent(_config(env_id, algo, steps=256), RunDir.create("t", tmp_path))
+    model = agent.train()
+    assert model.num_timesteps >= 256
+    result = agent.evaluate(2)
+    assert result["episodes"] == 2 and len(result["outcomes"]) == 2
+    loaded = SB3Agent.load(agent.run.path)
+    env = agent.make_eval_env()
+    obs, _ = env.reset(seed=5)
+    np.testing.assert_array_equal(agent.predict(obs), loaded.predict(obs))
+    assert (agent.run.path / "tb").is_dir()
+    assert list(agent.run.iter_metrics("episode")) or algo == "sac"
+
+
+def test_resume_continues_from_the_checkpoint_without_duplicate_episodes(tmp_path):
+    run = RunDir.create("resume", tmp_path)
+    first = SB3Agent(_config(steps=512), run)
+    first.train()
+    state = json.loads((run.checkpoints / "state.json").read_text())
+    assert state["num_timesteps"] == 512
+    # Simulate a kill after the 512-step checkpoint: the budget grows, training resumes from the checkpoint.
+    episodes_before = len(list(run.iter_metrics("episode")))
+    run.append_metrics(
+        {
+            "kind": "episode",
+            "step": 9999,
+            "return": 0,
+            "length": 1,
+            "success": False,
+            "progression": 0,
+            "achievements": [],
+            "x_position": None,
+        }
+    )
+    config = _config(steps=1024)
+    config.checkpoint_freq = 128
+    resumed = SB3Agent(config, run)
+    model = resumed.train(resume=True)
+    assert model.num_timesteps == 1024
+    steps = [r["step"] for r in run.iter_metrics("episode")]
+    assert 9999 not in steps and len(steps) >= episodes_before
+    assert steps == sorted(steps)
+
+
+def test_config_errors():
+    with pytest.raises(UnknownComponentError, match="Unknown env id 'mentor/DoorKey'"):
+        SB3Config("mentor/DoorKey")
+    with pytest.raises(ConfigError, match=r"total_timesteps \(-5\) must be positive"):
+        SB3Config("mentor/MiniGrid-DoorKey-5x5-v0", total_timesteps=-5)
+    with pytest.raises(ConfigError, match=r"Unknown ppo hyperparameter 'gama'\. Did you mean 'gamma'\?"):
+        SB3Config("mentor/MiniGrid-DoorKey-5x5-v0", hyperparams={"gama": 0.9})
+
+
+@pytest.mark.slow
+def test_ppo_solves_doorkey_5x5_in_100k_steps(tmp_path):
+    config = SB3Config(
+        "mentor/MiniGrid-DoorKey-5x5-v0", total_timesteps=100_000, n_eval_episodes=50, progress_bar=False, device="cpu"
+    )
+    agent = SB3Agent(config, RunDir.create("doorkey", tmp_path))
+    agent.train()
+    result = agent.evaluate()
+    assert result["mean_return"] > 0.8, result["mean_return"]

@@ -1,0 +1,80 @@
+import pytest
+
+from mentor.benchmarks.report import render_report
+from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+from mentor.errors import ConfigError, UnknownComponentError
+from mentor.executors import ExecutorConfig
+from mentor.runs import RunDir
+
+
+def _config(**kw):
+    return BenchmarkConfig(
+        suite="minigrid",
+        agents=["random"],
+        seeds=2,
+        budget=600,
+        eval_episodes=3,
+        envs=["mentor/MiniGrid-DoorKey-5x5-v0"],
+        executor=ExecutorConfig(kind="sequential"),
+        **kw,
+    )
+
+
+def test_random_benchmark_writes_results_and_report(tmp_path):
+    run = run_benchmark(_config(), RunDir.create("bench-minigrid", tmp_path))
+    results = run.read_json("results.json")
+    (row,) = results["rows"]
+    assert row["agent"] == "random" and row["seeds"] == 2 and row["env_steps"] == 600
+    assert len(row["cells"]) == 2 and all(c["eval"]["episodes"] == 3 for c in row["cells"])
+    # Training episodes of DoorKey-5x5 last at most 250 steps, so 600 steps finish at least 2 per seed.
+    assert all(c["train"]["episodes"] >= 2 for c in row["cells"])
+    report = render_report(run.path).read_text()
+    assert "| MiniGrid-DoorKey-5x5-v0 | random |" in report
+    assert (run.path / "curve-MiniGrid-DoorKey-5x5-v0.png").stat().st_size > 0
+
+
+def test_resume_skips_finished_cells(tmp_path):
+    run = run_benchmark(_config(), RunDir.create("bench-minigrid", tmp_path))
+    cell = run.path / "cells/random/MiniGrid-DoorKey-5x5-v0/seed-1"
+    before = (cell / "cell.json").read_text()
+    (run.path / "cells/random/MiniGrid-DoorKey-5x5-v0/seed-0/cell.json").unlink()  # as if killed mid-cell
+    run_benchmark(_config(), run)
+    assert (cell / "cell.json").read_text() == before
+    assert (run.path / "cells/random/MiniGrid-DoorKey-5x5-v0/seed-0/cell.json").exists()
+    assert len(run.read_json("results.json")["rows"][0]["cells"]) == 2
+
+
+def test_random_is_reproducible_by_seed(tmp_path):
+    a = run_benchmark(_config(), RunDir.create("a", tmp_path)).read_json("results.json")
+    b = run_benchmark(_config(), RunDir.create("b", tmp_path)).read_json("results.json")
+    assert a["rows"][0]["cells"] == [
+        {**c, "wall_seconds": c2["wall_seconds"]} for c, c2 in zip(b["rows"][0]["cells"], a["rows"][0]["cells"])
+    ]
+
+
+def test_crafter_protocol_reports_score_and_achievement_bars(tmp_path):
+    config = BenchmarkConfig(
+        suite="crafter",
+        agents=["random"],
+        seeds=1,
+        budget=300,
+        eval_episodes=1,
+        executor=ExecutorConfig(kind="sequential"),
+    )
+    run = run_benchmark(config, RunDir.create("bench-crafter", tmp_path))
+    (row,) = run.read_json("results.json")["rows"]
+    assert set(row["achievement_rates"]) >= {"collect_wood", "wake_up"}
+    assert row["score_mean"] >= 0.0
+    render_report(run.path)
+    assert (run.path / "achievements-Crafter-Symbolic-v0.png").exists()
+
+
+def test_config_errors():
+    with pytest.raises(UnknownComponentError, match=r"Unknown benchmark agent 'rnadom'\. Did you mean 'random'"):
+        BenchmarkConfig(suite="minigrid", agents=["rnadom"])
+    with pytest.raises(UnknownComponentError, match=r"Unknown benchmark suite 'minigird'\. Did you mean 'minigrid'"):
+        BenchmarkConfig(suite="minigird", agents=["random"])
+    with pytest.raises(ConfigError, match="agents is empty"):
+        BenchmarkConfig(suite="minigrid", agents=[])
+    with pytest.raises(ConfigError, match="is not a finished mentor run"):
+        render_report("/nonexistent")
