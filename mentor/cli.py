@@ -143,6 +143,9 @@ def bench_command(
     resume: Annotated[
         bool, typer.Option(help="Finish the newest run of this suite: skip finished cells, resume trainings.")
     ] = False,
+    llm: Annotated[
+        Optional[str], typer.Option(help="LLM spec for LLM agents (default: $MENTOR_LLM or embedded).")
+    ] = None,
 ) -> None:
     """Benchmark agents on a suite under its protocol; writes results.json, plots and report.md."""
     from mentor.benchmarks.report import render_report
@@ -165,6 +168,7 @@ def bench_command(
             eval_episodes=eval_episodes,
             envs=env or None,
             executor=ExecutorConfig(kind=executor, num_workers=workers),
+            llm=llm,
         )
     run = run_benchmark(config, run)
     console.print(f"report: {render_report(run.path)}")

@@ -7,6 +7,7 @@ env step), ``eval.json`` (outcomes of evaluation episodes on held-out seeds) and
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from abc import ABC, abstractmethod
@@ -46,7 +47,8 @@ class CellJob:
         budget: env steps the agent may take before evaluation (training included).
         eval_episodes: evaluation episodes on held-out seeds.
         cell_dir: folder the cell writes into.
-        options: agent-specific options (e.g. the LLM spec).
+        options: agent-specific options (for SB3 agents, ``SB3Config`` fields such as ``hyperparams``).
+        llm: LLM spec for agents that use one (``None``: ``$MENTOR_LLM`` or the embedded model).
     """
 
     agent: str
@@ -56,6 +58,7 @@ class CellJob:
     eval_episodes: int
     cell_dir: str
     options: dict[str, Any] = field(default_factory=dict)
+    llm: str | None = None
 
 
 class BenchAgent(ABC):
@@ -134,7 +137,8 @@ class SB3BenchAgent(BenchAgent):
         return agent.evaluate()["outcomes"], model.num_timesteps
 
 
-BENCH_AGENTS: dict[str, Callable[[], BenchAgent]] = {
+#: Agent name -> factory, or ``"module:attribute"`` of a factory imported on first use.
+BENCH_AGENTS: dict[str, Callable[[], BenchAgent] | str] = {
     "random": RandomAgent,
     "sb3-ppo": lambda: SB3BenchAgent("ppo"),
     "sb3-a2c": lambda: SB3BenchAgent("a2c"),
@@ -143,7 +147,7 @@ BENCH_AGENTS: dict[str, Callable[[], BenchAgent]] = {
 }
 
 
-def register_bench_agent(name: str, factory: Callable[[], BenchAgent]) -> None:
+def register_bench_agent(name: str, factory: Callable[[], BenchAgent] | str) -> None:
     """Make an agent available to ``mentor bench --agent NAME``."""
     BENCH_AGENTS[name] = factory
 
@@ -151,7 +155,11 @@ def register_bench_agent(name: str, factory: Callable[[], BenchAgent]) -> None:
 def make_bench_agent(name: str) -> BenchAgent:
     if name not in BENCH_AGENTS:
         raise UnknownComponentError("benchmark agent", name, BENCH_AGENTS)
-    return BENCH_AGENTS[name]()
+    factory = BENCH_AGENTS[name]
+    if isinstance(factory, str):
+        module, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    return factory()
 
 
 def read_cell_files(cell_dir: Path) -> dict[str, Any]:

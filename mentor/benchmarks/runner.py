@@ -42,6 +42,7 @@ class BenchmarkConfig:
         envs: a subset of the suite's envs; ``None`` runs all.
         agent_options: per-agent options passed into each cell (e.g. ``{"sb3-ppo": {"hyperparams": {...}}}``).
         executor: how cells run (process pool by default).
+        llm: LLM spec for the agents that use one (``None``: ``$MENTOR_LLM`` or the embedded model).
     """
 
     suite: str
@@ -52,6 +53,7 @@ class BenchmarkConfig:
     envs: list[str] | None = None
     agent_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    llm: str | None = None
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -116,6 +118,7 @@ def run_benchmark(config: BenchmarkConfig, run: RunDir | None = None) -> RunDir:
             eval_episodes=suite.eval_episodes,
             cell_dir=str(cell_dir(run, agent, env_id, seed)),
             options=config.agent_options.get(agent, {}),
+            llm=config.llm,
         )
         for env_id in suite.envs
         for agent in config.agents
