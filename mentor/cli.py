@@ -15,11 +15,12 @@ from mentor.errors import ConfigError, MentorError
 from mentor.llm.cli import app as llm_app
 
 app = typer.Typer(
+    pretty_exceptions_enable=False,
     add_completion=False,
     no_args_is_help=True,
     help="Language-model planners, reward generators and critics over SB3 agents.",
 )
-train_app = typer.Typer(no_args_is_help=True, help="Train agents.")
+train_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True, help="Train agents.")
 app.add_typer(train_app, name="train")
 app.add_typer(llm_app, name="llm", help="Inspect and query the configured LLM backend.")
 console = Console()
@@ -139,7 +140,8 @@ def bench_command(
         Optional[list[str]], typer.Option("--env", help="Only these envs of the suite (repeatable).")
     ] = None,
     workers: Annotated[Optional[int], typer.Option(help="Parallel cells (default: CPU count).")] = None,
-    executor: Annotated[str, typer.Option(help="process or sequential.")] = "process",
+    executor: Annotated[str, typer.Option(help="process, sequential or ray.")] = "process",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (with --executor ray).")] = None,
     resume: Annotated[
         bool, typer.Option(help="Finish the newest run of this suite: skip finished cells, resume trainings.")
     ] = False,
@@ -167,11 +169,26 @@ def bench_command(
             budget=budget,
             eval_episodes=eval_episodes,
             envs=env or None,
-            executor=ExecutorConfig(kind=executor, num_workers=workers),
+            executor=ExecutorConfig(kind=executor, num_workers=workers, address=address),
             llm=llm,
         )
     run = run_benchmark(config, run)
     console.print(f"report: {render_report(run.path)}")
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    runs: Annotated[
+        Optional[Path], typer.Option(help="Folder of run folders (default: $MENTOR_RUNS or ./runs).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for leaderboard.md and leaderboard.csv.")] = Path("."),
+) -> None:
+    """Merge every finished benchmark run into leaderboard.md and leaderboard.csv."""
+    from mentor.benchmarks.leaderboard import collect_rows, reference_rows, write_leaderboard
+
+    rows = collect_rows(runs)
+    md, csv_path = write_leaderboard(rows, reference_rows(), out / "leaderboard.md", out / "leaderboard.csv")
+    console.print(f"{len(rows)} rows: {md}, {csv_path}")
 
 
 @app.command("report")

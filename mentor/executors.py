@@ -1,7 +1,7 @@
 """Executors: run a batch of independent jobs (candidate trainings, benchmark seeds, rollout workers).
 
 Every executor takes the same ``map(fn, jobs)`` call and returns results in job order. The local
-process pool is the default.
+process pool is the default; the Ray executor keeps the interface across machines.
 """
 
 from __future__ import annotations
@@ -14,9 +14,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mentor.errors import ConfigError, UnknownComponentError
+from mentor.errors import ConfigError, MissingDependencyError, UnknownComponentError
 
-__all__ = ["ExecutorConfig", "Executor", "SequentialExecutor", "ProcessPoolJobExecutor", "make_executor", "EXECUTORS"]
+__all__ = [
+    "ExecutorConfig",
+    "Executor",
+    "SequentialExecutor",
+    "ProcessPoolJobExecutor",
+    "RayExecutor",
+    "make_executor",
+    "EXECUTORS",
+]
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -27,10 +35,12 @@ class ExecutorConfig:
     """How to run a batch of jobs.
 
     Attributes:
-        kind: ``process`` (local process pool) or ``sequential`` (in this process, for debugging).
+        kind: ``process`` (local process pool), ``sequential`` (in this process, for debugging) or
+            ``ray`` (Ray tasks; ``pip install 'mentor[ray]'``).
         num_workers: parallel workers; ``None`` means one per CPU core.
-        address: cluster address for distributed executors; ``None`` is local.
-        max_retries: times a job is retried when its worker dies.
+        address: Ray cluster address (``auto`` on a cluster node, or ``ray://head:10001``); ``None`` starts a
+            local Ray with ``num_workers`` CPUs.
+        max_retries: times a job is retried when its worker process dies.
         threads_per_worker: torch threads in each worker, so workers don't oversubscribe the cores.
     """
 
@@ -93,9 +103,42 @@ class ProcessPoolJobExecutor(Executor):
             return list(pool.map(fn, jobs))
 
 
+def _run_in_worker(fn: Callable[[J], R], job: J, threads: int) -> R:
+    _init_worker(threads)
+    return fn(job)
+
+
+class RayExecutor(Executor):
+    """Runs the jobs as Ray tasks, on a local Ray or the cluster at ``config.address`` (the ``[ray]`` extra).
+
+    A task whose worker process dies is retried up to ``max_retries`` times; exceptions raised by the
+    job itself are not retried. Each job yields exactly one result, in job order, so a retried job is
+    never counted twice. Jobs must be idempotent about their own files (mentor's jobs write their
+    result file last, atomically).
+    """
+
+    def __init__(self, config: ExecutorConfig | None = None):
+        super().__init__(config)
+        try:
+            import ray
+        except ImportError as e:
+            raise MissingDependencyError("ray", "ray", "The Ray executor") from e
+        self._ray = ray
+        if not ray.is_initialized():
+            if self.config.address is None:
+                ray.init(num_cpus=self.config.num_workers, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=self.config.address, log_to_driver=False)
+
+    def _map(self, fn: Callable[[J], R], jobs: list[J]) -> list[R]:
+        task = self._ray.remote(num_cpus=1, max_retries=self.config.max_retries, retry_exceptions=False)(_run_in_worker)
+        return self._ray.get([task.remote(fn, job, self.config.threads_per_worker) for job in jobs])
+
+
 EXECUTORS: dict[str, Callable[[ExecutorConfig], Executor]] = {
     "process": ProcessPoolJobExecutor,
     "sequential": SequentialExecutor,
+    "ray": RayExecutor,
 }
 
 

@@ -1,0 +1,46 @@
+import csv
+
+from mentor.benchmarks.leaderboard import REPORTED, collect_rows, reference_rows, write_leaderboard
+from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+from mentor.executors import ExecutorConfig
+from mentor.runs import RunDir
+
+
+def _bench(root, budget):
+    config = BenchmarkConfig(
+        suite="minigrid",
+        agents=["random"],
+        seeds=2,
+        budget=budget,
+        eval_episodes=2,
+        envs=["mentor/MiniGrid-DoorKey-5x5-v0"],
+        executor=ExecutorConfig(kind="sequential"),
+    )
+    return run_benchmark(config, RunDir.create("bench-minigrid", root))
+
+
+def test_leaderboard_merges_runs_and_keeps_the_newest_per_budget(tmp_path):
+    runs = tmp_path / "runs"
+    _bench(runs, 300)
+    older = _bench(runs, 400)
+    newer = _bench(runs, 400)
+    rows = collect_rows(runs)
+    assert sorted((r.agent, r.env_steps) for r in rows) == [("random", 300), ("random", 400)]
+    assert {r.run for r in rows if r.env_steps == 400} == {newer.name} and older.name != newer.name
+    expected = newer.read_json("results.json")["rows"][0]["score_mean"]
+    assert [r.score for r in rows if r.env_steps == 400] == [expected]
+
+
+def test_leaderboard_files_hold_runs_and_reported_references(tmp_path):
+    runs = tmp_path / "runs"
+    _bench(runs, 300)
+    md, csv_path = write_leaderboard(
+        collect_rows(runs), reference_rows(), tmp_path / "leaderboard.md", tmp_path / "leaderboard.csv"
+    )
+    text = md.read_text()
+    assert "| MiniGrid-DoorKey-5x5-v0 | random |" in text
+    assert "| Crafter (pixels, 1M steps) | PPO | 4.6 ± 0.3 |" in text and f"{REPORTED} (Hafner" in text
+    assert "| Crafter | Human experts | 50.5 ± 6.8 |" in text
+    assert "GPT-4o" in text
+    rows = list(csv.DictReader(csv_path.open()))
+    assert {r["agent"] for r in rows} >= {"random", "PPO", "DreamerV3", "SPRING (GPT-4)", "Human experts"}
