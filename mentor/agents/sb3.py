@@ -32,7 +32,7 @@ from mentor.agents.hyperparams import (
 from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_eval_episodes
 from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.envs import make as make_env
-from mentor.envs import spec as env_spec
+from mentor.envs import family_of
 from mentor.errors import ConfigError
 from mentor.runs import RunDir
 
@@ -53,7 +53,8 @@ class SB3Config:
         env_kwargs: keyword arguments for ``gym.make``.
         checkpoint_freq: env steps between resumable checkpoints.
         n_eval_episodes: evaluation episodes after training, on held-out seeds.
-        deterministic_eval: evaluate the greedy policy (``False``: sample actions).
+        deterministic_eval: evaluate the greedy policy (``False``: sample actions); ``None`` samples on
+            Crafter (as its paper evaluates, a greedy Crafter policy repeats one action) and is greedy elsewhere.
         device: torch device for the policy (``auto``, ``cpu``, ``cuda``).
         progress_bar: show a progress bar while training.
         resolved_hyperparams: derived, the zoo entry merged with the overrides.
@@ -68,14 +69,16 @@ class SB3Config:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     checkpoint_freq: int = 20_000
     n_eval_episodes: int = 20
-    deterministic_eval: bool = True
+    deterministic_eval: bool | None = None
     device: str = "auto"
     progress_bar: bool = True
     resolved_hyperparams: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         algo_class(self.algo)
-        env_spec(self.env_id)
+        family = family_of(self.env_id)
+        if self.deterministic_eval is None:
+            self.deterministic_eval = family != "crafter"
         validate_hyperparams(self.algo, self.hyperparams)
         resolved = {**load_hyperparams(self.algo, self.env_id, self.hyperparams_path), **self.hyperparams}
         validate_hyperparams(self.algo, resolved)

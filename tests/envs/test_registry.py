@@ -39,8 +39,13 @@ def test_unknown_id_names_closest_matches():
         env_ids("minigird")
 
 
-@pytest.mark.parametrize("env_id", [i for f in FAST_FAMILIES for i in env_ids(f)])
-def test_check_env(env_id):
+@pytest.mark.parametrize(
+    "env_id",
+    [i for f in FAST_FAMILIES for i in env_ids(f)]
+    + [pytest.param(i, marks=pytest.mark.slow) for i in env_ids("textworld")],  # generates games (seconds each)
+)
+def test_check_env(env_id, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MENTOR_CACHE", str(tmp_path_factory.getbasetemp() / "registry-cache"))
     env = make(env_id)
     check_env(env.unwrapped, skip_render_check=True)
     check_env(env, skip_render_check=True)
