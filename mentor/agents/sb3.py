@@ -31,8 +31,8 @@ from mentor.agents.hyperparams import (
 )
 from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_eval_episodes
 from mentor.benchmarks.protocols import summarize_outcomes
-from mentor.envs import make as make_env
 from mentor.envs import family_of
+from mentor.envs import make as make_env
 from mentor.errors import ConfigError
 from mentor.runs import RunDir
 
