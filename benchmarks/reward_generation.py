@@ -1,0 +1,388 @@
+"""Reward generation on the task suite (configs/reward_tasks.yaml) against any LLM backend.
+
+For every task, the Eureka loop runs with the configured LLM: K candidates per iteration, each
+gated, validated in the sandbox, pre-ranked (audit mode: flagged, still trained, so that the
+saving and any dropped winner are measured) and trained with SB3; the best is re-trained with
+several seeds, next to the task's human reward and its sparse (fitness) reward with the same
+budget and seeds. Per task: the valid-code rate, the best fitness, the human-normalised score
+(method - sparse) / (human - sparse), and whether generated >= human.
+
+Also, in the same run:
+- parallel speed: K = 4 candidate trainings (known valid rewards) through the process executor
+  with 2 workers against 1 worker (same jobs, same per-job setup); ``parallel_speedup`` is the ratio,
+  next to a control (the same trainings on the env's own reward, no sandbox) that shows what the
+  machine allowed at the time;
+- IPC overhead of the sandbox: per-call latency against calling the same reward in-process, per
+  transition and per batch, and the share of training time spent in reward calls;
+- pre-ranking: training time it would save and how often it flags the eventual winner.
+
+    python benchmarks/reward_generation.py                          # embedded SmolLM2, small budgets
+    python benchmarks/reward_generation.py --tasks doorkey,hopper_hop --llm openai:http://localhost:8000/v1#qwen
+    python benchmarks/reward_generation.py --steps 1000000 --final-seeds 5 --iterations 5 --samples 16   # paper-sized
+
+Writes benchmarks/results/reward_generation.json with ``tasks`` (one row per task) and
+``parallel_speedup``. Small default budgets are for this 2-core machine; the policies they train
+are far from converged, so fitness figures are only comparable within a row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from mentor.executors import ExecutorConfig, make_executor
+from mentor.llm import make_llm
+from mentor.rewards.loop import RewardLoop, RewardLoopConfig
+from mentor.rewards.rollouts import record_episodes
+from mentor.rewards.sandbox import RewardSandbox
+from mentor.rewards.tasks import get_reward_task, load_reward_tasks
+from mentor.rewards.training import RewardTrainJob, train_reward_job
+from mentor.runs import RunDir
+
+RESULTS = Path(__file__).parent / "results" / "reward_generation.json"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--llm", default="transformers:embedded", help="LLM spec (default: the embedded SmolLM2-135M)")
+    parser.add_argument("--tasks", default=None, help="comma-separated task names (default: every task)")
+    parser.add_argument("--iterations", type=int, default=1, help="Eureka iterations per task")
+    parser.add_argument("--samples", type=int, default=2, help="candidates per iteration (K)")
+    parser.add_argument("--max-new-tokens", type=int, default=160, help="most tokens per LLM answer")
+    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
+    parser.add_argument("--steps", type=int, default=4096, help="env steps per candidate training")
+    parser.add_argument("--final-steps", type=int, default=None, help="env steps of final and baseline trainings")
+    parser.add_argument("--final-seeds", type=int, default=2, help="seeds of the final reward and each baseline")
+    parser.add_argument("--eval-episodes", type=int, default=3, help="held-out episodes per trained policy")
+    parser.add_argument("--prerank", default="audit", choices=["off", "drop", "audit"], help="pre-ranking mode")
+    parser.add_argument("--workers", type=int, default=2, help="parallel trainings")
+    parser.add_argument("--parallel-task", default="halfcheetah_forward", help="task of the parallel-speed measurement")
+    parser.add_argument("--parallel-steps", type=int, default=3072, help="env steps per job in the speed measurement")
+    parser.add_argument("--speed-repeats", type=int, default=2, help="alternating repeats of the speed measurement")
+    parser.add_argument("--skip-suite", action="store_true", help="only measure parallel speed and IPC overhead")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output path")
+    args = parser.parse_args()
+    if (
+        min(
+            args.iterations,
+            args.samples,
+            args.steps,
+            args.final_seeds,
+            args.eval_episodes,
+            args.workers,
+            args.speed_repeats,
+        )
+        < 1
+    ):
+        parser.error(
+            "--iterations, --samples, --steps, --final-seeds, --eval-episodes, --workers and --speed-repeats must be >= 1"
+        )
+    return args
+
+
+# ---------------------------------------------------------------- the suite
+
+
+def run_task(name: str, llm, args: argparse.Namespace, console: Console) -> dict:
+    task = get_reward_task(name)
+    config = RewardLoopConfig(
+        iterations=args.iterations,
+        samples=args.samples,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        steps=args.steps,
+        final_steps=args.final_steps,
+        final_seeds=args.final_seeds,
+        eval_episodes=args.eval_episodes,
+        prerank=args.prerank,
+        executor=ExecutorConfig(kind="process", num_workers=args.workers),
+    )
+    calls_before = llm.usage.calls
+    result = RewardLoop(task, config, llm=llm, run=RunDir.create(f"bench-reward-{name}")).search()
+    trained = [c for c in result.candidates if c["fitness"] is not None]
+    return {
+        "task": name,
+        "env_id": task.env_id,
+        "fitness": task.fitness,
+        "num_candidates": result.num_candidates,
+        "num_valid": sum(c["valid"] for c in result.candidates),
+        "valid_code_rate": result.valid_code_rate,
+        "num_trained": len(trained),
+        "rejections": {
+            stage: sum(c["stage"] == stage for c in result.candidates)
+            for stage in ("extraction", "gate", "validation", "training")
+        },
+        "best_candidate_fitness": result.best_candidate_fitness,
+        "best_fitness": (result.final or {}).get("fitness_mean"),
+        "human_fitness": (result.human or {}).get("fitness_mean"),
+        "sparse_fitness": (result.sparse or {}).get("fitness_mean"),
+        "human_normalized_score": result.human_normalized_score,
+        "generated_ge_human": bool(result.generated_ge_human),
+        "prerank": result.prerank,
+        "sandbox_share_of_training": result.sandbox["mean_share_of_training"],
+        "sandbox_us_per_call": result.sandbox["mean_us_per_call"],
+        "llm_calls": llm.usage.calls - calls_before,
+        "seconds": result.seconds,
+        "run_dir": result.run_dir,
+    }
+
+
+# ---------------------------------------------------------------- parallel speed
+
+
+def speed_jobs(task_name: str, steps: int, folder: Path) -> list[RewardTrainJob]:
+    """Four valid candidate rewards of one task: its human and sparse rewards and two reweightings."""
+    task = get_reward_task(task_name)
+    codes = [
+        task.human_reward,
+        task.sparse_reward,
+        task.human_reward.replace("-0.1 *", "-0.05 *"),
+        task.human_reward.replace("-0.1 *", "-0.2 *"),
+    ]
+    return [
+        RewardTrainJob(
+            label=f"cand-{i}",
+            folder=str(folder / f"cand-{i}"),
+            env_id=task.env_id,
+            reward_code=code,
+            fitness=task.fitness,
+            algo=task.algo,
+            total_timesteps=steps,
+            seed=i,
+            env_kwargs=task.env_kwargs,
+            eval_episodes=1,
+        )
+        for i, code in enumerate(codes)
+    ]
+
+
+def train_env_reward(job: RewardTrainJob) -> float:
+    """Control job: the same training on the env's own reward, no sandbox; returns its wall-clock seconds."""
+    from mentor.agents.sb3 import SB3Agent, SB3Config
+
+    start = time.perf_counter()
+    config = SB3Config(
+        job.env_id,
+        algo=job.algo,
+        total_timesteps=job.total_timesteps,
+        seed=job.seed,
+        env_kwargs=dict(job.env_kwargs),
+        checkpoint_freq=job.total_timesteps + 1,
+        n_eval_episodes=job.eval_episodes,
+        device="cpu",
+        progress_bar=False,
+    )
+    agent = SB3Agent(config, RunDir(Path(job.folder)))
+    agent.run.path.mkdir(parents=True, exist_ok=True)
+    agent.train()
+    agent.evaluate(job.eval_episodes)
+    return time.perf_counter() - start
+
+
+def measure_parallel(args: argparse.Namespace, console: Console) -> dict:
+    """Alternate 1-worker and N-worker runs of the same four jobs; the speedup is the ratio of median times.
+
+    The control runs the same trainings on the env's own reward without a sandbox: its speedup is
+    what this machine allows at the moment (the cores are shared with other work).
+    """
+    root = Path(tempfile.mkdtemp(prefix="reward-speed-"))
+    times: dict[str, list[float]] = {"sequential": [], "parallel": [], "control_sequential": [], "control_parallel": []}
+    load = [os.getloadavg()[0]]
+    for repeat in range(args.speed_repeats):
+        for kind, fn in (("", train_reward_job), ("control_", train_env_reward)):
+            for label, workers in (("sequential", 1), ("parallel", args.workers)):
+                jobs = speed_jobs(args.parallel_task, args.parallel_steps, root / f"{kind}{label}-{repeat}")
+                executor = make_executor("process", num_workers=workers, threads_per_worker=1)
+                start = time.perf_counter()
+                results = executor.map(fn, jobs)
+                times[kind + label].append(time.perf_counter() - start)
+                load.append(os.getloadavg()[0])
+                if fn is train_reward_job and not all(r.ok for r in results):
+                    raise RuntimeError(f"a speed-measurement job failed: {[r.error for r in results if not r.ok]}")
+                console.print(
+                    f"  {kind + label}: {len(jobs)} trainings with {workers} worker(s) in {times[kind + label][-1]:.1f} s"
+                )
+    median = {k: float(np.median(v)) for k, v in times.items()}
+    return {
+        "task": args.parallel_task,
+        "jobs": 4,
+        "steps_per_job": args.parallel_steps,
+        "workers": args.workers,
+        **{f"{k}_seconds": v for k, v in times.items()},
+        "speedup": median["sequential"] / median["parallel"],
+        "control_speedup_env_reward_no_sandbox": median["control_sequential"] / median["control_parallel"],
+        "load_average_1min": load,
+        "note": "sequential = the same process executor with 1 worker (1 torch thread per worker in both); runs "
+        "alternate and speedups are ratios of medians; the control trains the same jobs on the env's own reward "
+        "without the sandbox, i.e. what the shared machine allowed at the time",
+    }
+
+
+# ---------------------------------------------------------------- IPC overhead
+
+
+def measure_ipc(console: Console, repeats: int = 300) -> dict:
+    task = get_reward_task("halfcheetah_forward")
+    episodes = record_episodes(task.env_id, None, 1, seed=0, max_episode_steps=repeats)
+    transitions = episodes[0].transitions
+    namespace: dict = {}
+    exec(task.human_reward, namespace)  # known task code, for the in-process reference only
+    in_process = namespace["compute_reward"]
+    start = time.perf_counter()
+    for t in transitions:
+        in_process(*t)
+    local = (time.perf_counter() - start) / len(transitions)
+    out = {"in_process_us_per_transition": 1e6 * local}
+    with RewardSandbox(task.human_reward) as sandbox:
+        sandbox.evaluate(transitions[:8])
+        for batch in (1, 8, 64):
+            start = time.perf_counter()
+            calls = 0
+            for i in range(0, len(transitions), batch):
+                sandbox.evaluate(transitions[i : i + batch])
+                calls += 1
+            elapsed = time.perf_counter() - start
+            out[f"sandbox_us_per_call_batch{batch}"] = 1e6 * elapsed / calls
+            out[f"sandbox_us_per_transition_batch{batch}"] = 1e6 * elapsed / len(transitions)
+        out["startup_seconds"] = sandbox.stats.startup_seconds
+    out["overhead_us_per_transition_batch1"] = (
+        out["sandbox_us_per_transition_batch1"] - out["in_process_us_per_transition"]
+    )
+    console.print(
+        f"  in-process {out['in_process_us_per_transition']:.1f} us; sandbox "
+        f"{out['sandbox_us_per_call_batch1']:.0f} us per call (1 transition), "
+        f"{out['sandbox_us_per_transition_batch8']:.0f} us per transition in batches of 8"
+    )
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def main() -> None:
+    args = parse_args()
+    console = Console()
+    torch.set_num_threads(2)
+    names = args.tasks.split(",") if args.tasks else list(load_reward_tasks())
+    for name in names:
+        get_reward_task(name)
+    start = time.perf_counter()
+
+    console.print("[bold]IPC overhead of the sandbox[/bold]")
+    ipc = measure_ipc(console)
+    console.print(f"[bold]Parallel speed: 4 candidate trainings, {args.workers} workers vs 1[/bold]")
+    parallel = measure_parallel(args, console)
+    console.print(
+        f"  speedup {parallel['speedup']:.2f}x (control without sandbox: "
+        f"{parallel['control_speedup_env_reward_no_sandbox']:.2f}x)"
+    )
+
+    rows = []
+    llm = None
+    if not args.skip_suite:
+        llm = make_llm(args.llm)
+        for name in names:
+            console.print(f"[bold]{name}[/bold]")
+            row = run_task(name, llm, args, console)
+            console.print(
+                f"  valid {row['num_valid']}/{row['num_candidates']}, best {fmt(row['best_fitness'])}, human "
+                f"{fmt(row['human_fitness'])}, sparse {fmt(row['sparse_fitness'])}, HNS {fmt(row['human_normalized_score'])}"
+            )
+            rows.append(row)
+
+    table = Table(title=f"Reward generation with {args.llm}")
+    for column in (
+        "task",
+        "valid code",
+        "best fitness",
+        "human",
+        "sparse",
+        "human-normalised",
+        "generated >= human",
+        "s",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["task"],
+            f"{r['num_valid']}/{r['num_candidates']}",
+            fmt(r["best_fitness"]),
+            fmt(r["human_fitness"]),
+            fmt(r["sparse_fitness"]),
+            fmt(r["human_normalized_score"]),
+            fmt(r["generated_ge_human"]),
+            f"{r['seconds']:.0f}",
+        )
+    console.print(table)
+
+    candidates = sum(r["num_candidates"] for r in rows)
+    saved = sum(r["prerank"]["training_seconds_saved"] for r in rows)
+    spent = sum(r["prerank"]["training_seconds_without_prerank"] for r in rows)
+    winners = [r["prerank"]["dropped_winner"] for r in rows if r["prerank"]["dropped_winner"] is not None]
+    shares = [r["sandbox_share_of_training"] for r in rows if r["sandbox_share_of_training"] is not None]
+    summary = {
+        "valid_code_rate": sum(r["num_valid"] for r in rows) / candidates if candidates else None,
+        "share_generated_ge_human": float(np.mean([r["generated_ge_human"] for r in rows])) if rows else None,
+        "prerank": {
+            "mode": args.prerank,
+            "training_seconds_saved": saved,
+            "training_seconds_without_prerank": spent,
+            "saved_share": saved / spent if spent else None,
+            "tasks_with_a_trained_winner": len(winners),
+            "winner_flagged_hopeless": sum(winners),
+        },
+        "sandbox_share_of_training_mean": float(np.mean(shares)) if shares else None,
+    }
+    console.print(
+        f"valid code {fmt(summary['valid_code_rate'])}, generated >= human on {fmt(summary['share_generated_ge_human'])} "
+        f"of tasks, parallel speedup {parallel['speedup']:.2f}x, sandbox {ipc['sandbox_us_per_call_batch1']:.0f} us/call"
+    )
+    data = {
+        "benchmark": "reward_generation",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "llm": args.llm,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "load_average_1min_at_end": os.getloadavg()[0],
+        },
+        "tasks": rows,
+        **summary,
+        "parallel_speedup": parallel["speedup"],
+        "parallel": parallel,
+        "ipc": ipc,
+        "llm_usage": llm.usage.to_dict() if llm is not None else None,
+        "seconds": time.perf_counter() - start,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    console.print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,686 @@
+"""The reward loop: Eureka (sample K rewards, train, reflect, iterate) and Text2Reward (one zero-shot
+reward, refined by human feedback), with sandboxing, cheap pre-ranking and a human-reward comparison.
+
+One run, in its run folder (``runs/<date>-reward-<task>/``):
+
+1. baselines: the task's human reward and its sparse (fitness) reward are trained with the final
+   budget and seeds (for the human-normalised score, and as policies for pre-ranking);
+2. reference episodes of known fitness (random policy, baseline policies) for pre-ranking, and a
+   few random transitions for validation;
+3. each iteration: the LLM samples K answers; each one's code is extracted, gated, validated in the
+   sandbox on the recorded transitions and pre-ranked; survivors train in parallel through the
+   executor; each trained candidate gets its component statistics and reflection; the iteration's
+   best feeds the next prompt (failures feed their one-line reasons);
+4. the best reward over all iterations is re-trained with the final seeds and evaluated;
+5. ``results.json``, plots, ``report.md`` and ``llm_usage.json``.
+
+Every stage leaves files; a killed run resumes (:meth:`RewardLoop.resume`) at the last finished
+candidate: LLM answers are saved before any training, and a training is done when its
+``result.json`` exists.
+
+Example:
+    >>> from mentor.rewards import RewardLoop, RewardLoopConfig, get_reward_task
+    >>> loop = RewardLoop(get_reward_task("halfcheetah_backward"), RewardLoopConfig(steps=20_000))  # doctest: +SKIP
+    >>> result = loop.search()  # doctest: +SKIP
+    >>> result.human_normalized_score  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mentor.errors import ConfigError, RewardCodeError
+from mentor.executors import ExecutorConfig, make_executor
+from mentor.llm import LLM, Message, Usage, make_llm
+from mentor.rewards.feedback import FeedbackSource
+from mentor.rewards.gate import check_reward_code
+from mentor.rewards.prompts import (
+    extract_code,
+    failure_feedback,
+    human_feedback_message,
+    initial_messages,
+    other_failures,
+    reflection,
+)
+from mentor.rewards.rollouts import Episode, load_episodes, prerank_reward, record_episodes, save_episodes
+from mentor.rewards.sandbox import SandboxConfig, validate_reward_code
+from mentor.rewards.state import describe_state
+from mentor.rewards.tasks import RewardTask
+from mentor.rewards.training import RewardTrainJob, RewardTrainResult, load_result, train_reward_job
+from mentor.runs import RunDir, atomic_write_text
+
+__all__ = [
+    "MODES",
+    "PRERANK_MODES",
+    "RewardLoopConfig",
+    "RewardLoop",
+    "RewardLoopResult",
+    "Candidate",
+    "human_normalized_score",
+]
+
+MODES = ("eureka", "text2reward")
+PRERANK_MODES = ("off", "drop", "audit")
+
+
+@dataclass
+class RewardLoopConfig:
+    """How the reward loop searches.
+
+    Attributes:
+        mode: ``eureka`` (K samples per iteration, reflection) or ``text2reward`` (one zero-shot
+            sample; further rounds only with human feedback).
+        iterations: Eureka iterations; for Text2Reward, the most rounds (1 + feedback rounds).
+        samples: candidates per iteration (K); ``None``: 4 for Eureka, 1 for Text2Reward.
+        temperature: sampling temperature; ``None``: 0.7 for Eureka, 0 (greedy) for Text2Reward.
+        max_new_tokens: most tokens per LLM answer.
+        steps: env-step budget of each candidate's training.
+        final_steps: budget of the final re-training and of the baselines; ``None``: ``steps``.
+        final_seeds: seeds of the final re-training and of each baseline.
+        eval_episodes: held-out episodes each trained policy is evaluated on.
+        seed: first seed (candidates train with it; final and baseline seeds count up from it).
+        num_points: points of training at which component statistics are taken.
+        baselines: train the human and sparse rewards (needed for the human-normalised score).
+        prerank: ``off``; ``drop`` (candidates whose returns order the reference episodes no better
+            than chance are not trained); ``audit`` (they are flagged but trained, to measure what
+            dropping would save and whether it would have dropped the winner).
+        prerank_min_agreement: a candidate is hopeless when its rank agreement is at most this.
+        prerank_episodes: reference episodes per reference policy.
+        prerank_max_steps: most steps of a reference episode.
+        validation_steps: recorded random transitions every candidate must pass before training.
+        hyperparams: overrides of the zoo hyperparameters (on top of the task's own).
+        executor: runs the trainings (default: local process pool).
+        sandbox: limits of every reward's sandbox.
+    """
+
+    mode: str = "eureka"
+    iterations: int = 3
+    samples: int | None = None
+    temperature: float | None = None
+    max_new_tokens: int = 512
+    steps: int = 20_000
+    final_steps: int | None = None
+    final_seeds: int = 3
+    eval_episodes: int = 10
+    seed: int = 0
+    num_points: int = 10
+    baselines: bool = True
+    prerank: str = "drop"
+    prerank_min_agreement: float = 0.5
+    prerank_episodes: int = 3
+    prerank_max_steps: int = 300
+    validation_steps: int = 64
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode ({self.mode!r}) must be one of {', '.join(MODES)}.")
+        if self.prerank not in PRERANK_MODES:
+            raise ConfigError(f"prerank ({self.prerank!r}) must be one of {', '.join(PRERANK_MODES)}.")
+        if isinstance(self.executor, dict):
+            self.executor = ExecutorConfig(**self.executor)
+        if isinstance(self.sandbox, dict):
+            self.sandbox = SandboxConfig(**self.sandbox)
+        if self.samples is None:
+            self.samples = 4 if self.mode == "eureka" else 1
+        if self.temperature is None:
+            self.temperature = 0.7 if self.mode == "eureka" else 0.0
+        if self.mode == "text2reward" and self.samples != 1:
+            raise ConfigError(f"text2reward mode writes one reward per round; samples ({self.samples}) must be 1.")
+        if self.samples < 1 or self.iterations < 1:
+            raise ConfigError(f"samples ({self.samples}) and iterations ({self.iterations}) must be at least 1.")
+        if self.samples > 1 and self.temperature <= 0:
+            raise ConfigError(
+                f"samples ({self.samples}) > 1 needs temperature > 0 (got {self.temperature}); "
+                "greedy decoding gives identical answers."
+            )
+        if self.final_steps is None:
+            self.final_steps = self.steps
+        for name in ("steps", "final_steps", "final_seeds", "eval_episodes", "max_new_tokens", "num_points"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} ({getattr(self, name)}) must be at least 1.")
+        if not 0.0 <= self.prerank_min_agreement < 1.0:
+            raise ConfigError(f"prerank_min_agreement ({self.prerank_min_agreement}) must be in [0, 1).")
+        if self.prerank_episodes < 1 or self.prerank_max_steps < 1 or self.validation_steps < 1:
+            raise ConfigError(
+                f"prerank_episodes ({self.prerank_episodes}), prerank_max_steps ({self.prerank_max_steps}) and "
+                f"validation_steps ({self.validation_steps}) must be at least 1."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Candidate:
+    """One sampled reward and what became of it.
+
+    Attributes:
+        label: ``iter-XX/cand-YY``.
+        iteration: its iteration.
+        index: its index in the iteration.
+        response: the LLM's answer.
+        code: the extracted code (``None``: none found).
+        stage: how far it got: ``extraction``, ``gate``, ``validation``, ``prerank`` (dropped),
+            ``training`` (failed there) or ``trained``.
+        reason: one-line reason it was rejected or failed; ``None`` if trained.
+        prerank_agreement: rank agreement with the reference fitness (``None``: not scored).
+        would_drop: pre-ranking judged it hopeless (in ``audit`` mode it is trained anyway).
+        result: its training result, if it was trained.
+    """
+
+    label: str
+    iteration: int
+    index: int
+    response: str
+    code: str | None = None
+    stage: str = "extraction"
+    reason: str | None = None
+    prerank_agreement: float | None = None
+    would_drop: bool = False
+    result: RewardTrainResult | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Its code passed the gate and the validation run."""
+        return self.stage in ("prerank", "training", "trained")
+
+    @property
+    def fitness(self) -> float | None:
+        return self.result.fitness if self.result is not None and self.result.ok else None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "iteration": self.iteration,
+            "index": self.index,
+            "stage": self.stage,
+            "valid": self.valid,
+            "reason": self.reason,
+            "prerank_agreement": self.prerank_agreement,
+            "would_drop": self.would_drop,
+            "fitness": self.fitness,
+            "train_seconds": self.result.train_seconds if self.result is not None else None,
+        }
+
+
+@dataclass
+class RewardLoopResult:
+    """What a reward loop found (also written to ``results.json``)."""
+
+    run_dir: str
+    task: str
+    mode: str
+    best_label: str | None
+    best_code: str | None
+    best_candidate_fitness: float | None
+    final: dict[str, Any] | None
+    human: dict[str, Any] | None
+    sparse: dict[str, Any] | None
+    human_normalized_score: float | None
+    generated_ge_human: bool | None
+    valid_code_rate: float
+    num_candidates: int
+    candidates: list[dict[str, Any]]
+    prerank: dict[str, Any]
+    sandbox: dict[str, Any]
+    llm_usage: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _seed_summary(results: Sequence[RewardTrainResult]) -> dict[str, Any]:
+    values = [r.fitness for r in results if r.ok and r.fitness is not None]
+    return {
+        "fitness_mean": float(np.mean(values)) if values else None,
+        "fitness_std": float(np.std(values)) if values else None,
+        "per_seed": [r.fitness for r in results],
+        "errors": [r.error for r in results if not r.ok],
+        "train_seconds": float(sum(r.train_seconds for r in results)),
+    }
+
+
+def human_normalized_score(method: float | None, human: float | None, sparse: float | None) -> float | None:
+    """Eureka's human-normalised score ``(method - sparse) / (human - sparse)``; ``None`` if undefined.
+
+    Example:
+        >>> human_normalized_score(3.0, 4.0, 0.0)
+        0.75
+    """
+    if method is None or human is None or sparse is None or math.isclose(human, sparse, abs_tol=1e-9):
+        return None
+    return (method - sparse) / (human - sparse)
+
+
+class RewardLoop:
+    """Writes reward code for a task with an LLM, trains on it, reflects, and compares with the human reward.
+
+    Args:
+        task: what to write a reward for.
+        config: how to search; ``None`` for the defaults.
+        llm: an LLM, a spec (``"transformers:embedded"``, ``"openai:..."``) or ``None`` (``$MENTOR_LLM``
+            or the embedded model).
+        run: the run folder; ``None`` creates ``runs/<date>-reward-<task>``.
+        feedback: Text2Reward's human feedback source (see :mod:`mentor.rewards.feedback`).
+    """
+
+    def __init__(
+        self,
+        task: RewardTask,
+        config: RewardLoopConfig | None = None,
+        llm: LLM | str | None = None,
+        run: RunDir | None = None,
+        feedback: FeedbackSource | None = None,
+    ):
+        self.task = task
+        self.config = config or RewardLoopConfig()
+        self._llm = llm
+        self.run = run if run is not None else RunDir.create(f"reward-{task.name}")
+        self.feedback = feedback
+        self.executor = make_executor(self.config.executor)
+        self.hyperparams = {**task.hyperparams, **self.config.hyperparams}
+        self._usage_before = Usage()
+
+    @classmethod
+    def resume(
+        cls, run_dir: Path | str | RunDir, llm: LLM | str | None = None, feedback: FeedbackSource | None = None
+    ) -> RewardLoop:
+        """The loop of an earlier (killed) run, to continue with :meth:`search`."""
+        run = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+        if not run.config_path.exists():
+            raise ConfigError(f"{run.path} holds no reward-loop config.yaml to resume from.")
+        saved = run.read_config()
+        loop = cls(RewardTask(**saved["task"]), RewardLoopConfig(**saved["loop"]), llm, run, feedback)
+        usage = run.path / "llm_usage.json"
+        if usage.exists():
+            loop._usage_before = Usage.load(usage)
+        return loop
+
+    @property
+    def llm(self) -> LLM:
+        if not isinstance(self._llm, LLM):
+            self._llm = make_llm(self._llm)
+        return self._llm
+
+    # ------------------------------------------------------------------ the loop
+
+    def search(self) -> RewardLoopResult:
+        """Run (or finish) the loop; returns the result also written to ``results.json``."""
+        start = time.perf_counter()
+        cfg = self.config
+        if not self.run.config_path.exists():
+            self.run.write_config({"kind": "reward-loop", "task": self.task.to_dict(), "loop": cfg.to_dict()})
+        validation = self._validation_transitions()
+        baselines = self._baselines()
+        references = self._references(baselines) if cfg.prerank != "off" else []
+        base_messages = self._initial_messages()
+        candidates: list[Candidate] = []
+        previous: list[Candidate] = []
+        feedback_text: str | None = None
+        for iteration in range(cfg.iterations):
+            if cfg.mode == "text2reward" and iteration > 0 and feedback_text is None:
+                break
+            messages = self._messages(base_messages, previous, feedback_text)
+            current = self._sample(iteration, messages)
+            self._check(current, validation, references)
+            self._train(current)
+            self._reflect(current)
+            candidates += current
+            previous = current
+            if cfg.mode == "text2reward" and iteration + 1 < cfg.iterations:
+                feedback_text = self._human_feedback(iteration, current[0])
+        best = self._best(candidates)
+        final = self._final(best)
+        return self._finish(candidates, best, final, baselines, start)
+
+    # ------------------------------------------------------------------ stages
+
+    def _validation_transitions(self) -> list[tuple[Any, Any, Any]]:
+        path = self.run.path / "validation.pkl"
+        if path.exists():
+            episodes = load_episodes(path)
+        else:
+            episodes, steps, i = [], 0, 0
+            while steps < self.config.validation_steps:
+                episodes += record_episodes(
+                    self.task.env_id,
+                    None,
+                    1,
+                    seed=self.config.seed + 10_000 + i,
+                    env_kwargs=self.task.env_kwargs,
+                    max_episode_steps=self.config.validation_steps - steps,
+                    source="random",
+                )
+                steps += len(episodes[-1].transitions)
+                i += 1
+            save_episodes(episodes, path)
+        return [t for e in episodes for t in e.transitions]
+
+    def _job(self, label: str, folder: Path, code: str, steps: int, seed: int) -> RewardTrainJob:
+        return RewardTrainJob(
+            label=label,
+            folder=str(folder),
+            env_id=self.task.env_id,
+            reward_code=code,
+            fitness=self.task.fitness,
+            algo=self.task.algo,
+            total_timesteps=steps,
+            seed=seed,
+            hyperparams=self.hyperparams,
+            env_kwargs=self.task.env_kwargs,
+            eval_episodes=self.config.eval_episodes,
+            num_points=self.config.num_points,
+            sandbox=self.config.sandbox,
+        )
+
+    def _run_jobs(self, jobs: Sequence[RewardTrainJob]) -> list[RewardTrainResult]:
+        """Results of ``jobs``; finished ones are read back, the rest run through the executor."""
+        done = {job.folder: load_result(job.folder) for job in jobs}
+        pending = [job for job in jobs if done[job.folder] is None]
+        for job, result in zip(pending, self.executor.map(train_reward_job, pending)):
+            done[job.folder] = result
+        return [done[job.folder] for job in jobs]
+
+    def _seed_jobs(self, kind: str, code: str) -> list[RewardTrainJob]:
+        cfg = self.config
+        return [
+            self._job(f"{kind}/seed-{s}", self.run.path / kind / f"seed-{s}", code, cfg.final_steps, cfg.seed + s)
+            for s in range(cfg.final_seeds)
+        ]
+
+    def _baselines(self) -> dict[str, list[RewardTrainResult]]:
+        if not self.config.baselines:
+            return {}
+        kinds = {"sparse": self.task.sparse_reward}
+        if self.task.human_reward is not None:
+            kinds = {"human": self.task.human_reward, **kinds}
+        jobs = {kind: self._seed_jobs(f"baselines/{kind}", code) for kind, code in kinds.items()}
+        flat = [j for js in jobs.values() for j in js]
+        results = dict(zip([j.folder for j in flat], self._run_jobs(flat)))
+        return {kind: [results[j.folder] for j in js] for kind, js in jobs.items()}
+
+    def _references(self, baselines: dict[str, list[RewardTrainResult]]) -> list[Episode]:
+        path = self.run.path / "references.pkl"
+        if path.exists():
+            return load_episodes(path)
+        cfg, task = self.config, self.task
+        common = dict(env_kwargs=task.env_kwargs, max_episode_steps=cfg.prerank_max_steps, fitness=task.fitness)
+        episodes = record_episodes(task.env_id, None, cfg.prerank_episodes, seed=cfg.seed + 20_000, **common)
+        from mentor.agents.hyperparams import make_env_wrapper
+        from mentor.agents.sb3 import SB3Agent
+
+        for kind, results in baselines.items():
+            if not results or not results[0].ok:
+                continue
+            agent = SB3Agent.load(results[0].folder)
+            wrapper = make_env_wrapper(agent.config.resolved_hyperparams.get("env_wrapper"))
+            episodes += record_episodes(
+                task.env_id,
+                lambda obs, env, agent=agent: agent.predict(obs, deterministic=False),
+                cfg.prerank_episodes,
+                seed=cfg.seed + 30_000,
+                wrapper=wrapper,
+                source=f"{kind}/seed-0",
+                **common,
+            )
+        save_episodes(episodes, path)
+        self.run.write_json(
+            "references.json",
+            [{"source": e.source, "length": len(e.transitions), "fitness": e.fitness} for e in episodes],
+        )
+        return episodes
+
+    def _initial_messages(self) -> list[Message]:
+        from mentor.envs import make as make_env
+
+        env = make_env(self.task.env_id, **self.task.env_kwargs)
+        description = describe_state(env)
+        env.close()
+        atomic_write_text(self.run.path / "state_description.py", description + "\n")
+        return initial_messages(self.task, description, self.config.mode)
+
+    def _messages(self, base: list[Message], previous: list[Candidate], human_feedback: str | None) -> list[Message]:
+        """Eureka keeps only the latest round: the first prompt, the answer fed back on, the feedback."""
+        if not previous:
+            return base
+        trained = [c for c in previous if c.result is not None and c.result.ok]
+        failed = [(c.label, c.reason) for c in previous if c.reason is not None]
+        if trained:
+            chosen = max(trained, key=lambda c: c.fitness)
+            stats = reflection(chosen.result, self.task.fitness)
+            text = human_feedback_message(human_feedback, stats) if human_feedback else stats
+            failed = [f for f in failed if f[0] != chosen.label]
+        else:
+            with_code = [c for c in previous if c.code is not None]
+            chosen = with_code[0] if with_code else previous[0]
+            text = failure_feedback(chosen.reason)
+            if human_feedback:
+                text += f"\nA person also says: {human_feedback.strip()}"
+            failed = [f for f in failed if f[0] != chosen.label]
+        answer = f"```python\n{chosen.code.rstrip()}\n```" if chosen.code else chosen.response
+        user = text + other_failures(failed)
+        atomic_write_text(self.run.path / f"iter-{chosen.iteration:02d}" / "feedback.md", user + "\n")
+        return [*base, {"role": "assistant", "content": answer}, {"role": "user", "content": user}]
+
+    def _sample(self, iteration: int, messages: list[Message]) -> list[Candidate]:
+        folder = self.run.path / f"iter-{iteration:02d}"
+        path = folder / "responses.json"
+        if path.exists():
+            responses = json.loads(path.read_text())["responses"]
+        else:
+            cfg = self.config
+            responses = self.llm.generate(
+                messages, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, n=cfg.samples
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps({"messages": messages, "responses": responses}, indent=2) + "\n")
+            (self._usage_before + self.llm.usage).save(self.run.path)
+        return [
+            Candidate(label=f"iter-{iteration:02d}/cand-{k:02d}", iteration=iteration, index=k, response=text)
+            for k, text in enumerate(responses)
+        ]
+
+    def _check(self, candidates: list[Candidate], validation: list, references: list[Episode]) -> None:
+        """Extraction, gate, validation run and pre-ranking; each verdict is saved once and reused on resume."""
+        fresh = []
+        for c in candidates:
+            verdict_path = self.run.path / c.label / "verdict.json"
+            if verdict_path.exists():
+                saved = json.loads(verdict_path.read_text())
+                c.code, c.stage, c.reason = saved["code"], saved["stage"], saved["reason"]
+                c.prerank_agreement, c.would_drop = saved["prerank_agreement"], saved["would_drop"]
+            else:
+                self._check_one(c, validation, references)
+                fresh.append(c)
+        valid = [c for c in fresh if c.stage == "prerank"]
+        if valid and all(c.would_drop for c in valid):
+            max(valid, key=lambda c: c.prerank_agreement).would_drop = False
+        for c in fresh:
+            if c.stage == "prerank" and c.would_drop and self.config.prerank == "drop":
+                c.reason = (
+                    f"pre-ranking: its returns order the reference episodes no better than chance "
+                    f"(rank agreement {c.prerank_agreement:.2f} <= {self.config.prerank_min_agreement:.2f})"
+                )
+            elif c.stage == "prerank":
+                c.stage = "training"
+            self._save_verdict(c)
+
+    def _check_one(self, c: Candidate, validation: list, references: list[Episode]) -> None:
+        folder = self.run.path / c.label
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "response.md", c.response + "\n")
+        c.code = extract_code(c.response)
+        if c.code is None:
+            c.reason = "the answer has no ```python block that defines compute_reward(state, action, next_state)"
+            return
+        atomic_write_text(folder / "code.py", c.code)
+        try:
+            check_reward_code(c.code)
+        except RewardCodeError as e:
+            c.stage, c.reason = "gate", str(e)
+            return
+        reason, _ = validate_reward_code(c.code, validation, self.config.sandbox)
+        if reason is not None:
+            c.stage, c.reason = "validation", f"on a recorded transition: {reason}"
+            return
+        c.stage = "prerank"
+        if references:
+            try:
+                score = prerank_reward(c.code, references, self.config.sandbox)
+            except RewardCodeError as e:
+                c.stage, c.reason = "validation", f"on a reference episode: {e}"
+                return
+            c.prerank_agreement = score.agreement
+            c.would_drop = score.agreement is not None and score.agreement <= self.config.prerank_min_agreement
+
+    def _save_verdict(self, c: Candidate) -> None:
+        atomic_write_text(
+            self.run.path / c.label / "verdict.json",
+            json.dumps(
+                {
+                    "label": c.label,
+                    "stage": c.stage,
+                    "reason": c.reason,
+                    "prerank_agreement": c.prerank_agreement,
+                    "would_drop": c.would_drop,
+                    "code": c.code,
+                },
+                indent=2,
+            )
+            + "\n",
+        )
+
+    def _train(self, candidates: list[Candidate]) -> None:
+        cfg = self.config
+        chosen = [c for c in candidates if c.stage == "training"]
+        jobs = [self._job(c.label, self.run.path / c.label, c.code, cfg.steps, cfg.seed) for c in chosen]
+        for c, result in zip(chosen, self._run_jobs(jobs)):
+            c.result = result
+            if result.ok:
+                c.stage, c.reason = "trained", None
+            else:
+                c.reason = result.error
+
+    def _reflect(self, candidates: list[Candidate]) -> None:
+        for c in candidates:
+            if c.result is not None and c.result.ok:
+                atomic_write_text(
+                    self.run.path / c.label / "reflection.md", reflection(c.result, self.task.fitness) + "\n"
+                )
+
+    def _human_feedback(self, iteration: int, candidate: Candidate) -> str | None:
+        path = self.run.path / f"iter-{iteration:02d}" / "human_feedback.txt"
+        if path.exists():
+            return path.read_text().strip() or None
+        if self.feedback is None:
+            return None
+        if candidate.result is not None and candidate.result.ok:
+            summary = reflection(candidate.result, self.task.fitness).split("\nPlease carefully")[0]
+        else:
+            summary = f"The reward was rejected: {candidate.reason}"
+        text = self.feedback(f"Reward {candidate.label}:\n{candidate.code or candidate.response}\n{summary}")
+        atomic_write_text(path, (text or "") + "\n")
+        return text
+
+    def _best(self, candidates: list[Candidate]) -> Candidate | None:
+        trained = [c for c in candidates if c.fitness is not None]
+        return max(trained, key=lambda c: c.fitness) if trained else None
+
+    def _final(self, best: Candidate | None) -> list[RewardTrainResult]:
+        if best is None:
+            return []
+        atomic_write_text(self.run.path / "chosen_reward.py", f"# {best.label}\n{best.code}")
+        return self._run_jobs(self._seed_jobs("final", best.code))
+
+    # ------------------------------------------------------------------ results
+
+    def _prerank_summary(self, candidates: list[Candidate], best: Candidate | None) -> dict[str, Any]:
+        mode = self.config.prerank
+        scored = [c for c in candidates if c.prerank_agreement is not None]
+        flagged = [c for c in candidates if c.would_drop]
+        trained = [c for c in candidates if c.result is not None]
+        spent = float(sum(c.result.train_seconds for c in trained))
+        if mode == "audit":
+            saved = float(sum(c.result.train_seconds for c in flagged if c.result is not None))
+            total, measured = spent, True
+        else:
+            mean = spent / len(trained) if trained else 0.0
+            saved, total, measured = mean * len(flagged), spent + mean * len(flagged), False
+        iteration_bests = {}
+        for c in candidates:
+            if c.fitness is not None and (
+                c.iteration not in iteration_bests or c.fitness > iteration_bests[c.iteration].fitness
+            ):
+                iteration_bests[c.iteration] = c
+        return {
+            "mode": mode,
+            "scored": len(scored),
+            "flagged_hopeless": len(flagged),
+            "training_seconds_saved": saved,
+            "training_seconds_without_prerank": total,
+            "saved_share": saved / total if total else 0.0,
+            "saving_measured": measured,
+            "dropped_winner": bool(best.would_drop) if (best is not None and mode == "audit") else None,
+            "iteration_bests_flagged": sum(c.would_drop for c in iteration_bests.values()) if mode == "audit" else None,
+            "iterations": len(iteration_bests),
+        }
+
+    def _finish(
+        self,
+        candidates: list[Candidate],
+        best: Candidate | None,
+        final: list[RewardTrainResult],
+        baselines: dict[str, list[RewardTrainResult]],
+        start: float,
+    ) -> RewardLoopResult:
+        final_summary = _seed_summary(final) if final else None
+        human = _seed_summary(baselines["human"]) if "human" in baselines else None
+        sparse = _seed_summary(baselines["sparse"]) if "sparse" in baselines else None
+        method = final_summary["fitness_mean"] if final_summary else None
+        human_fitness = human["fitness_mean"] if human else None
+        hns = human_normalized_score(method, human_fitness, sparse["fitness_mean"] if sparse else None)
+        trainings = [c.result for c in candidates if c.result is not None] + final
+        shares = [r.sandbox.get("share_of_training", 0.0) for r in trainings if r.sandbox]
+        per_call = [r.sandbox.get("us_per_call", 0.0) for r in trainings if r.sandbox.get("calls")]
+        usage = self._usage_before + (self._llm.usage if isinstance(self._llm, LLM) else Usage())
+        usage.save(self.run.path)
+        result = RewardLoopResult(
+            run_dir=str(self.run.path),
+            task=self.task.name,
+            mode=self.config.mode,
+            best_label=best.label if best else None,
+            best_code=best.code if best else None,
+            best_candidate_fitness=best.fitness if best else None,
+            final=final_summary,
+            human=human,
+            sparse=sparse,
+            human_normalized_score=hns,
+            generated_ge_human=(method >= human_fitness) if method is not None and human_fitness is not None else None,
+            valid_code_rate=sum(c.valid for c in candidates) / len(candidates) if candidates else 0.0,
+            num_candidates=len(candidates),
+            candidates=[c.row() for c in candidates],
+            prerank=self._prerank_summary(candidates, best),
+            sandbox={
+                "mean_share_of_training": float(np.mean(shares)) if shares else None,
+                "mean_us_per_call": float(np.mean(per_call)) if per_call else None,
+            },
+            llm_usage=usage.to_dict(),
+            seconds=time.perf_counter() - start,
+        )
+        self.run.write_json("results.json", result.to_dict())
+        from mentor.rewards.report import render_reward_report
+
+        render_reward_report(self.run.path)
+        return result

@@ -1,0 +1,196 @@
+"""Recorded episodes of reward states, and cheap pre-ranking of candidate rewards on them.
+
+:func:`record_episodes` plays a policy in a mentor env and keeps every ``(state, action,
+next_state)`` with the episode's outcome. Such episodes serve twice:
+
+- validation: a candidate runs on a few recorded transitions before any training, so broken code
+  never reaches training;
+- pre-ranking (after CARD's trajectory preference evaluation): a candidate's return on each of a
+  fixed set of episodes whose fitness is known (a random policy, policies trained on the human and
+  sparse rewards) is compared with that fitness; :func:`rank_agreement` is the share of episode
+  pairs the candidate orders like the fitness. A candidate no better than chance is hopeless.
+
+Example:
+    >>> episodes = record_episodes("mentor/MiniGrid-DoorKey-5x5-v0", None, 1, seed=0, max_episode_steps=5)
+    >>> len(episodes[0].transitions)
+    5
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from mentor.envs import make as make_env
+from mentor.rewards.fitness import get_fitness
+from mentor.rewards.sandbox import RewardSandbox, SandboxConfig, Transition
+from mentor.rewards.state import state_reader
+
+__all__ = [
+    "Episode",
+    "plain_action",
+    "record_episodes",
+    "save_episodes",
+    "load_episodes",
+    "rank_agreement",
+    "PrerankScore",
+    "prerank_reward",
+]
+
+#: ``policy(obs, env) -> action``; ``None`` plays uniformly random actions.
+Policy = Callable[[Any, gym.Env], Any]
+
+
+@dataclass
+class Episode:
+    """One recorded episode.
+
+    Attributes:
+        transitions: every ``(state, action, next_state)``, states as :mod:`mentor.rewards.state` dataclasses.
+        outcome: the env's ``info["episode_outcome"]``.
+        source: which policy played it (``random``, ``human/seed-0``, ...).
+        fitness: the task fitness of this one episode (set by :func:`record_episodes` when given a fitness).
+    """
+
+    transitions: list[Transition]
+    outcome: dict[str, Any]
+    source: str = "random"
+    fitness: float | None = None
+
+
+def plain_action(action: Any) -> Any:
+    """An env action as reward code receives it: a numpy array copy, a Python int, or the value itself."""
+    if isinstance(action, np.ndarray) and action.ndim:
+        return action.copy()
+    if isinstance(action, (np.integer, np.ndarray)):
+        return int(action)
+    return action
+
+
+def record_episodes(
+    env_id: str,
+    policy: Policy | None,
+    n_episodes: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    wrapper: Callable[[gym.Env], gym.Env] | None = None,
+    source: str = "random",
+    fitness: str | None = None,
+) -> list[Episode]:
+    """Play ``n_episodes`` episodes (seeds ``seed``, ``seed + 1``, ...) and record their reward states.
+
+    Args:
+        env_id: mentor env id.
+        policy: ``policy(obs, env) -> action`` on the (wrapped) env; ``None`` for random actions.
+        n_episodes: episodes to play.
+        seed: seed of the first episode (and of the random actions).
+        env_kwargs: keyword arguments for ``mentor.envs.make``.
+        max_episode_steps: cut episodes off after this many steps (``None``: the env's own limit).
+        wrapper: observation wrapper the policy expects (the zoo ``env_wrapper``).
+        source: label stored with each episode.
+        fitness: a fitness name; each episode's fitness is then computed from its outcome.
+    """
+    kwargs = dict(env_kwargs or {})
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
+    env = make_env(env_id, **kwargs)
+    if wrapper is not None:
+        env = wrapper(env)
+    reader = state_reader(env)
+    env.action_space.seed(seed)
+    scorer = get_fitness(fitness) if fitness is not None else None
+    episodes = []
+    for i in range(n_episodes):
+        obs, _ = env.reset(seed=seed + i)
+        state = reader.read(env)
+        transitions: list[Transition] = []
+        while True:
+            action = env.action_space.sample() if policy is None else policy(obs, env)
+            obs, _, terminated, truncated, info = env.step(action)
+            next_state = reader.read(env)
+            transitions.append((state, plain_action(action), next_state))
+            state = next_state
+            if terminated or truncated:
+                outcome = dict(info["episode_outcome"])
+                value = scorer.episode_value(outcome) if scorer is not None else None
+                episodes.append(Episode(transitions, outcome, source, value))
+                break
+    env.close()
+    return episodes
+
+
+def save_episodes(episodes: Sequence[Episode], path: Path) -> Path:
+    """Pickle episodes (trusted data written by this process) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(list(episodes), protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(path)
+    return path
+
+
+def load_episodes(path: Path) -> list[Episode]:
+    """Episodes written by :func:`save_episodes`."""
+    return pickle.loads(path.read_bytes())
+
+
+def rank_agreement(returns: Sequence[float], fitnesses: Sequence[float], tol: float = 1e-9) -> float | None:
+    """Share of episode pairs with different fitness that ``returns`` order the same way (ties count half).
+
+    1 is perfect agreement, 0.5 is chance (or a constant reward), 0 is reversed. ``None`` when no
+    two episodes differ in fitness.
+
+    Example:
+        >>> rank_agreement([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
+        0.6666666666666666
+    """
+    r, f = np.asarray(returns, dtype=float), np.asarray(fitnesses, dtype=float)
+    df = f[:, None] - f[None, :]
+    dr = r[:, None] - r[None, :]
+    upper = np.triu(np.ones_like(df, dtype=bool), k=1) & (np.abs(df) > tol)
+    pairs = int(upper.sum())
+    if pairs == 0:
+        return None
+    scale = max(1.0, float(np.abs(r).max()))
+    same = np.sign(df) * np.sign(np.where(np.abs(dr) > tol * scale, dr, 0.0))
+    return float(((same[upper] > 0).sum() + 0.5 * (same[upper] == 0).sum()) / pairs)
+
+
+@dataclass
+class PrerankScore:
+    """How a candidate orders the reference episodes.
+
+    Attributes:
+        agreement: :func:`rank_agreement` of its returns with the fitness (``None``: undefined).
+        returns: its return on each reference episode.
+        seconds: time the scoring took.
+    """
+
+    agreement: float | None
+    returns: list[float]
+    seconds: float
+
+
+def prerank_reward(code: str, episodes: Sequence[Episode], config: SandboxConfig | None = None) -> PrerankScore:
+    """Score reward code on reference episodes of known fitness (in the sandbox).
+
+    Raises:
+        RewardCodeError: the code failed on one of the transitions.
+    """
+    start = time.perf_counter()
+    transitions = [t for e in episodes for t in e.transitions]
+    with RewardSandbox(code, config) as sandbox:
+        rewards = sandbox.evaluate(transitions)
+    returns, i = [], 0
+    for e in episodes:
+        returns.append(float(sum(total for total, _ in rewards[i : i + len(e.transitions)])))
+        i += len(e.transitions)
+    agreement = rank_agreement(returns, [e.fitness for e in episodes])
+    return PrerankScore(agreement, returns, time.perf_counter() - start)

@@ -1,0 +1,101 @@
+"""``mentor reward``, mounted on a local typer app, with a scripted LLM and the fake trainer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import mentor.rewards.loop as loop_module
+from mentor.errors import ConfigError
+from mentor.llm.testing import ScriptedLLM
+from mentor.rewards.cli import resolve_task, reward_command
+from mentor.runs import RunDir
+
+ANSWER = (
+    "```python\n# fitness: 0.4\ndef compute_reward(state, action, next_state):\n    return -0.01, {'time': -0.01}\n```"
+)
+FAST = ["--steps", "64", "--final-seeds", "1", "--eval-episodes", "1", "--executor", "sequential", "--prerank", "off"]
+
+
+@pytest.fixture
+def app(monkeypatch, fake_trainer):
+    llm = ScriptedLLM([ANSWER])
+    monkeypatch.setattr(loop_module, "make_llm", lambda spec: llm)
+    application = typer.Typer()
+    application.command("reward")(reward_command)
+    application.command("other")(lambda: None)
+    return application
+
+
+def test_the_user_facing_job(app, fake_trainer):
+    result = CliRunner().invoke(
+        app,
+        [
+            "reward",
+            "make the half cheetah run backwards",
+            "--env",
+            "mentor/HalfCheetah-v5",
+            "--iterations",
+            "1",
+            "--samples",
+            "2",
+            *FAST,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Task 'halfcheetah_backward'" in result.output and "human-normalised score: 0.4" in result.output
+    run = RunDir.latest("reward-halfcheetah_backward")
+    assert json.loads((run.path / "results.json").read_text())["best_candidate_fitness"] == 0.4
+    assert "final/seed-0" in fake_trainer.labels
+
+
+def test_text2reward_with_a_feedback_file_and_resume(app, tmp_path, fake_trainer):
+    feedback = tmp_path / "feedback.txt"
+    feedback.write_text("go faster\n")
+    args = [
+        "reward",
+        "--task",
+        "doorkey",
+        "--mode",
+        "text2reward",
+        "--iterations",
+        "2",
+        "--feedback",
+        str(feedback),
+        *FAST,
+    ]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    run = RunDir.latest("reward-doorkey")
+    assert (run.path / "iter-00/human_feedback.txt").read_text().strip() == "go faster"
+    fake_trainer.labels.clear()
+    result = CliRunner().invoke(app, ["reward", "--task", "doorkey", "--resume"])
+    assert result.exit_code == 0 and "Resuming" in result.output and run.name in result.output.replace("\n", "")
+    assert fake_trainer.labels == []
+
+
+def test_bad_feedback_and_missing_resume(app):
+    result = CliRunner().invoke(app, ["reward", "--task", "doorkey", "--feedback", "nowhere.txt"])
+    assert isinstance(result.exception, ConfigError) and "must be 'prompt' or an existing file" in str(result.exception)
+    result = CliRunner().invoke(app, ["reward", "--task", "doorkey", "--resume"])
+    assert isinstance(result.exception, ConfigError) and "--resume found no run named 'reward-doorkey'" in str(
+        result.exception
+    )
+
+
+def test_resolve_task(tmp_path):
+    assert resolve_task("make the hopper hop forward", "mentor/Hopper-v5", None, None, None).name == "hopper_hop"
+    custom = resolve_task("make the cheetah flip", "mentor/HalfCheetah-v5", None, "forward_distance", None)
+    assert custom.name == "make-the-cheetah-flip" and custom.human_reward is None
+    human = tmp_path / "human.py"
+    human.write_text("def compute_reward(state, action, next_state):\n    return 0.0, {}\n")
+    assert resolve_task("flip", "mentor/HalfCheetah-v5", None, "forward_distance", human).human_reward.startswith("def")
+    with pytest.raises(ConfigError, match=r"give a task description and --env"):
+        resolve_task("run", None, None, None, None)
+    with pytest.raises(
+        ConfigError,
+        match=r"no configured task on mentor/HalfCheetah-v5 matches 'make the cheetah flip', so say how to judge it: --fitness one of",
+    ):
+        resolve_task("make the cheetah flip", "mentor/HalfCheetah-v5", None, None, None)

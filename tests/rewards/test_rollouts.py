@@ -1,0 +1,102 @@
+"""Recorded episodes, rank agreement and pre-ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mentor.errors import RewardCodeError
+from mentor.rewards.rollouts import (
+    Episode,
+    load_episodes,
+    plain_action,
+    prerank_reward,
+    rank_agreement,
+    record_episodes,
+    save_episodes,
+)
+from mentor.rewards.tasks import get_reward_task
+
+
+@pytest.fixture(scope="module")
+def cheetah_episodes():
+    return record_episodes("mentor/HalfCheetah-v5", None, 4, seed=0, max_episode_steps=40, fitness="forward_distance")
+
+
+def test_record_episodes_keeps_transitions_and_fitness(cheetah_episodes):
+    assert [len(e.transitions) for e in cheetah_episodes] == [40] * 4
+    for e in cheetah_episodes:
+        state, action, nxt = e.transitions[-1]
+        assert e.fitness == pytest.approx(nxt.x_position) == pytest.approx(e.outcome["x_position"])
+        assert isinstance(action, np.ndarray) and action.shape == (6,)
+        assert e.transitions[1][0] is e.transitions[0][2]
+    assert len({round(e.fitness, 6) for e in cheetah_episodes}) == 4
+
+
+def test_a_policy_and_a_wrapper_can_drive_the_recording():
+    seen = []
+
+    def forward(obs, env):
+        seen.append(obs.shape)
+        return 2
+
+    import minigrid.wrappers
+
+    episodes = record_episodes(
+        "mentor/MiniGrid-DoorKey-5x5-v0",
+        forward,
+        1,
+        0,
+        max_episode_steps=3,
+        wrapper=minigrid.wrappers.FlatObsWrapper,
+        source="fwd",
+    )
+    assert episodes[0].source == "fwd" and [a for _, a, _ in episodes[0].transitions] == [2, 2, 2]
+    assert len(seen[0]) == 1 and isinstance(episodes[0].transitions[0][1], int)
+
+
+def test_save_and_load(tmp_path, cheetah_episodes):
+    path = save_episodes(cheetah_episodes[:1], tmp_path / "e.pkl")
+    (loaded,) = load_episodes(path)
+    assert loaded.fitness == cheetah_episodes[0].fitness and len(loaded.transitions) == 40
+
+
+def test_plain_action():
+    assert plain_action(np.int64(3)) == 3 and type(plain_action(np.int64(3))) is int
+    assert plain_action(np.array(2)) == 2 and plain_action("look") == "look"
+    a = np.ones(2)
+    assert plain_action(a) is not a
+
+
+@pytest.mark.parametrize(
+    ("returns", "fitness", "expected"),
+    [
+        ([1, 2, 3], [0, 1, 2], 1.0),
+        ([3, 2, 1], [0, 1, 2], 0.0),
+        ([1, 1, 1], [0, 1, 2], 0.5),
+        ([1, 2, 3], [0.0, 1.0, 0.5], 2 / 3),
+        ([1, 2], [1, 1], None),
+    ],
+)
+def test_rank_agreement(returns, fitness, expected):
+    assert rank_agreement(returns, fitness) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_prerank_orders_forward_and_backward_rewards(cheetah_episodes):
+    forward = get_reward_task("halfcheetah_forward").sparse_reward
+    backward = get_reward_task("halfcheetah_backward").sparse_reward
+    good, bad = prerank_reward(forward, cheetah_episodes), prerank_reward(backward, cheetah_episodes)
+    # returns are displacements, the fitness is the final x (reset noise aside, the same order)
+    assert good.agreement > 0.5 > bad.agreement and good.agreement + bad.agreement == pytest.approx(1.0)
+    assert bad.returns == pytest.approx([-r for r in good.returns])
+    assert good.returns == pytest.approx([e.fitness - e.transitions[0][0].x_position for e in cheetah_episodes])
+
+
+def test_prerank_raises_for_a_failing_reward(cheetah_episodes):
+    code = "def compute_reward(state, action, next_state):\n    return 1 / 0, {}\n"
+    with pytest.raises(RewardCodeError, match="ZeroDivisionError"):
+        prerank_reward(code, cheetah_episodes)
+
+
+def test_episode_defaults():
+    assert Episode([], {}).source == "random" and Episode([], {}).fitness is None
