@@ -1,0 +1,472 @@
+"""The hierarchical agent: a high level picks skills, learned SB3 skills act.
+
+The high level is one of:
+
+- ``llm``: the LLM planner (plans of skills, re-planned on failure, SayCan as fallback);
+- ``saycan``: SayCan scoring at every decision (LLM usefulness x skill affordance);
+- ``sb3``: a PPO policy over the options env (the ablation without language).
+
+The low level is the family's skill zoo (:mod:`mentor.planners.zoo`), loaded from ``runs/`` or
+trained on the spot. Every env step counts: skill training, high-level training and nothing else
+(planning with the LLM takes no env step).
+
+Example:
+    >>> agent = HierarchicalAgent(HierarchicalConfig("mentor/MiniGrid-KeyCorridorS3R3-v0"))  # doctest: +SKIP
+    >>> agent.train()  # doctest: +SKIP
+    >>> agent.evaluate(10)["success_rate"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium.wrappers import FilterObservation, FlattenObservation
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from mentor.agents.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
+from mentor.benchmarks.agents import BenchAgent, CellJob
+from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET
+from mentor.benchmarks.protocols import crafter_score_from_outcomes, summarize_outcomes
+from mentor.envs import family_of
+from mentor.envs import make as make_env
+from mentor.envs import spec as env_spec
+from mentor.errors import ConfigError
+from mentor.llm.base import LLM, make_llm
+from mentor.llm.usage import Usage
+from mentor.planners.planner import Planner, PlannerConfig
+from mentor.planners.skills import library_class
+from mentor.planners.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
+from mentor.runs import RunDir, atomic_write_text, runs_root
+
+__all__ = [
+    "HIGH_LEVELS",
+    "AFFORDANCES",
+    "HierarchicalConfig",
+    "HierarchicalAgent",
+    "HierarchicalBenchAgent",
+    "find_zoo",
+    "write_hierarchical_report",
+    "run_hierarchical_demo",
+]
+
+HIGH_LEVELS: tuple[str, ...] = ("llm", "saycan", "sb3")
+AFFORDANCES: tuple[str, ...] = ("value", "success_rate", "none")
+HIGH_LEVEL_FILE = "high_level.zip"
+
+
+@dataclass
+class HierarchicalConfig:
+    """A hierarchical agent on one env.
+
+    Attributes:
+        env_id: the mentor env it plays.
+        planner: the high level: ``llm``, ``saycan`` or ``sb3``.
+        env_kwargs: keyword arguments for ``gym.make`` of the env played (e.g. Crafter's ``length``).
+        zoo: a skill zoo folder to use; ``None`` looks for the newest zoo under ``runs/`` trained on
+            ``env_id`` (if ``reuse_zoo``), else trains one.
+        zoo_snapshot: use the zoo's model as it was at this many env steps (see ``snapshot_steps``).
+        reuse_zoo: with ``zoo=None``, use an existing zoo that covers ``env_id``.
+        skill_env_ids: the envs skills are trained on; ``None`` means ``[env_id]``.
+        skill_timesteps: env steps of skill training (when a zoo is trained).
+        skill_hyperparams: PPO overrides of the skill model.
+        skill_eval_episodes: skill runs measuring a trained zoo's success rates.
+        high_level_timesteps: env steps (low-level, summed over skills) of PPO over the options env
+            (``planner="sb3"`` only).
+        seed: seed of training and of the episodes played.
+        n_eval_episodes: evaluation episodes on held-out seeds.
+        max_options: skills per episode before it is cut short (it also ends episodes where no skill
+            can start).
+        affordance: SayCan's affordance: the skill model's ``value``, its measured ``success_rate``, or ``none``.
+        deterministic_skills: run skills greedily (``False`` samples, which gets stuck less).
+        planner_config: the LLM planner's settings (``mode`` is set from ``planner``).
+        llm: LLM spec (``None``: ``$MENTOR_LLM`` or the embedded model).
+    """
+
+    env_id: str
+    planner: str = "llm"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    zoo: str | None = None
+    zoo_snapshot: int | None = None
+    reuse_zoo: bool = True
+    skill_env_ids: list[str] | None = None
+    skill_timesteps: int = 100_000
+    skill_hyperparams: dict[str, Any] = field(default_factory=dict)
+    skill_eval_episodes: int = 300
+    high_level_timesteps: int = 50_000
+    seed: int = 0
+    n_eval_episodes: int = 20
+    max_options: int = 64
+    affordance: str = "value"
+    deterministic_skills: bool = False
+    planner_config: PlannerConfig = field(default_factory=PlannerConfig)
+    llm: str | None = None
+
+    def __post_init__(self) -> None:
+        env_spec(self.env_id)
+        library_class(self.env_id)
+        if self.planner not in HIGH_LEVELS:
+            raise ConfigError(f"planner {self.planner!r} is not one of {', '.join(HIGH_LEVELS)}.")
+        if self.affordance not in AFFORDANCES:
+            raise ConfigError(f"affordance {self.affordance!r} is not one of {', '.join(AFFORDANCES)}.")
+        if isinstance(self.planner_config, dict):
+            self.planner_config = PlannerConfig(**self.planner_config)
+        if self.planner in ("llm", "saycan"):
+            self.planner_config.mode = self.planner
+        self.skill_env_ids = list(self.skill_env_ids or [self.env_id])
+        if any(family_of(e) != family_of(self.env_id) for e in self.skill_env_ids):
+            raise ConfigError(f"skill_env_ids ({self.skill_env_ids}) must be of {self.env_id}'s family.")
+        for name in ("skill_timesteps", "high_level_timesteps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} ({getattr(self, name)}) must be positive.")
+        if self.n_eval_episodes < 0:
+            raise ConfigError(f"n_eval_episodes ({self.n_eval_episodes}) must be >= 0.")
+        if self.max_options < 1:
+            raise ConfigError(f"max_options ({self.max_options}) must be at least 1.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HierarchicalConfig:
+        return cls(**data)
+
+
+def find_zoo(env_id: str, root: Path | str | None = None) -> Path | None:
+    """The newest finished skill zoo under ``runs/`` whose training envs include ``env_id``.
+
+    Zoo runs (``runs/*-skills-<family>/``) and the zoos agents trained into their own run
+    (``runs/*/skills/``) are both searched.
+    """
+    root = Path(root) if root is not None else runs_root()
+    if not root.is_dir():
+        return None
+    suffix = f"-{zoo_run_name(family_of(env_id))}"
+    candidates = [p / ZOO_FILE for p in root.iterdir() if p.name.endswith(suffix)] + list(
+        root.glob(f"*/skills/{ZOO_FILE}")
+    )
+    for zoo_file in sorted((f for f in candidates if f.exists()), key=lambda f: f.stat().st_mtime, reverse=True):
+        if env_id in json.loads(zoo_file.read_text()).get("env_ids", []):
+            return zoo_file.parent
+    return None
+
+
+class _StopAtEnvSteps(BaseCallback):
+    """Stop PPO over options once the options envs have taken ``budget`` low-level env steps."""
+
+    def __init__(self, envs: list[OptionsEnv], budget: int):
+        super().__init__()
+        self.envs, self.budget = envs, budget
+
+    def _on_step(self) -> bool:
+        return sum(e.num_env_steps for e in self.envs) < self.budget
+
+
+class HierarchicalAgent:
+    """High level (LLM planner, SayCan or SB3) over the learned skills of one env.
+
+    Args:
+        config: what to run.
+        run: the run folder (``None`` creates ``runs/<date>-hierarchical-<planner>-<env>/``).
+        llm: an LLM to use instead of building ``config.llm`` (shared between agents, tests).
+    """
+
+    def __init__(self, config: HierarchicalConfig, run: RunDir | None = None, llm: LLM | None = None):
+        self.config = config
+        name = f"hierarchical-{config.planner}-{config.env_id.split('/')[-1]}"
+        self.run = run if run is not None else RunDir.create(name)
+        self._llm = llm
+        self.zoo: SkillZoo | None = None
+        self.high_level: PPO | None = None
+        self.planner: Planner | None = None
+        self.high_level_steps = 0
+
+    # ---- parts
+    @property
+    def llm(self) -> LLM:
+        """The planner's LLM, built on first use."""
+        if self._llm is None:
+            self._llm = make_llm(self.config.llm)
+        return self._llm
+
+    @property
+    def llm_usage(self) -> Usage:
+        """What the planner's LLM has cost so far (zero if none was built)."""
+        return self._llm.usage if self._llm is not None else Usage()
+
+    @property
+    def env_steps(self) -> int:
+        """Env steps spent so far: skill training plus high-level training."""
+        return (self.zoo.num_timesteps if self.zoo is not None else 0) + self.high_level_steps
+
+    def prepare_skills(self) -> SkillZoo:
+        """Load the configured zoo, reuse one trained on this env, or train one into ``<run>/skills``."""
+        cfg = self.config
+        folder = Path(cfg.zoo) if cfg.zoo else (find_zoo(cfg.env_id) if cfg.reuse_zoo else None)
+        own = self.run.path / "skills"
+        if folder is None and (own / ZOO_FILE).exists():
+            folder = own
+        if folder is not None:
+            self.zoo = SkillZoo.load(folder, snapshot=cfg.zoo_snapshot, deterministic=cfg.deterministic_skills)
+        else:
+            zoo_config = SkillZooConfig(
+                cfg.skill_env_ids,
+                total_timesteps=cfg.skill_timesteps,
+                seed=cfg.seed,
+                hyperparams=cfg.skill_hyperparams,
+                eval_episodes=cfg.skill_eval_episodes,
+            )
+            own.mkdir(parents=True, exist_ok=True)
+            self.zoo = train_skill_zoo(zoo_config, RunDir(own))
+            self.zoo.deterministic = cfg.deterministic_skills
+        return self.zoo
+
+    def make_options_env(self) -> OptionsEnv:
+        """An options env over a fresh ``config.env_id`` with the zoo's skills."""
+        if self.zoo is None:
+            self.prepare_skills()
+        llm = self.llm if self.config.planner != "sb3" else None
+        return OptionsEnv(
+            make_env(self.config.env_id, **self.config.env_kwargs),
+            self.zoo,
+            OptionsConfig(max_options=self.config.max_options),
+            llm=llm,
+        )
+
+    def train(self) -> int:
+        """Prepare skills and, for ``planner="sb3"``, train PPO over the options env; returns env steps spent."""
+        self.run.write_config({"agent": "hierarchical", **self.config.to_dict()})
+        self.prepare_skills()
+        if self.config.planner == "sb3":
+            self._train_high_level()
+        return self.env_steps
+
+    def _train_high_level(self) -> None:
+        path = self.run.path / HIGH_LEVEL_FILE
+        if path.exists():
+            self.high_level = PPO.load(path, device="cpu")
+            self.high_level_steps = json.loads((self.run.path / "high_level.json").read_text())["env_steps"]
+            return
+        torch.set_num_threads(1)
+        envs = [self.make_options_env() for _ in range(4)]
+        venv = DummyVecEnv([lambda e=e: FlattenObservation(FilterObservation(e, list(ONLY_FEATURES))) for e in envs])
+        venv.seed(self.config.seed)
+        self.high_level = PPO(
+            "MlpPolicy",
+            venv,
+            n_steps=64,
+            batch_size=64,
+            n_epochs=4,
+            ent_coef=0.01,
+            learning_rate=3e-4,
+            gamma=0.95,
+            seed=self.config.seed,
+            device="cpu",
+            verbose=0,
+        )
+        self.high_level.learn(10**9, callback=_StopAtEnvSteps(envs, self.config.high_level_timesteps))
+        self.high_level_steps = sum(e.num_env_steps for e in envs)
+        self.high_level.save(path)
+        self.run.write_json("high_level.json", {"env_steps": self.high_level_steps})
+
+    # ---- playing
+    def _affordance_fn(self, env: OptionsEnv) -> Any:
+        if self.config.affordance == "value":
+            return env.affordances
+        if self.config.affordance == "success_rate":
+            return lambda skills: [self.zoo.success_rate(s) for s in skills]
+        return None
+
+    def run_episode(self, env: OptionsEnv, seed: int) -> dict[str, Any]:
+        """Play one episode; returns its outcome, the skills run and the LLM cost."""
+        obs, info = env.reset(seed=seed)
+        before = Usage() + self.llm_usage
+        trace: list[dict[str, Any]] = []
+        if self.config.planner != "sb3" and self.planner is None:
+            self.planner = Planner(
+                self.llm, self.config.planner_config, env.library.planner_examples, env.library.planner_rules
+            )
+        if self.planner is not None:
+            self.planner.reset()
+        affordance = self._affordance_fn(env)
+        while True:
+            skills = env.planner_skills() if self.config.planner != "sb3" else []
+            if self.config.planner == "sb3":
+                features = obs["features"]
+                action, _ = self.high_level.predict(features, deterministic=True)
+                obs, _, terminated, truncated, info = env.step(int(action))
+                source = "sb3"
+            elif not skills:
+                obs, _, terminated, truncated, info = env.step(0)
+                source = "none available"
+            else:
+                skill = self.planner.next_skill(info["text"], skills, affordance)
+                source = self.planner.last_source
+                obs, _, terminated, truncated, info = env.step_skill(skill)
+                self.planner.report(skill, info["skill_success"])
+            trace.append(
+                {
+                    "skill": info["skill"],
+                    "success": info["skill_success"],
+                    "steps": info["skill_steps"],
+                    "started": info["skill_started"],
+                    "by": source,
+                }
+            )
+            if terminated or truncated:
+                break
+        usage = self.llm_usage
+        return {
+            "outcome": info["episode_outcome"],
+            "env_steps": info["env_steps"],
+            "options": info["options"],
+            "llm_calls": usage.calls - before.calls,
+            "llm_tokens": usage.total_tokens - before.total_tokens,
+            "trace": trace,
+        }
+
+    def evaluate(self, n_episodes: int | None = None, seed_offset: int = EVAL_SEED_OFFSET) -> dict[str, Any]:
+        """Play ``n_episodes`` on held-out seeds; success rate, LLM cost per episode, each episode."""
+        n_episodes = self.config.n_eval_episodes if n_episodes is None else n_episodes
+        if self.zoo is None:
+            self.prepare_skills()
+        if self.config.planner == "sb3" and self.high_level is None:
+            self._train_high_level()
+        if self.planner is not None:
+            self.planner.reset_stats()
+        env = self.make_options_env()
+        episodes = [self.run_episode(env, seed_offset + i) for i in range(n_episodes)]
+        env.close()
+        outcomes = [e["outcome"] for e in episodes]
+        result = {
+            **summarize_outcomes(outcomes),
+            "env_steps": self.env_steps,
+            "llm_calls_per_episode": float(np.mean([e["llm_calls"] for e in episodes])) if episodes else 0.0,
+            "llm_tokens_per_episode": float(np.mean([e["llm_tokens"] for e in episodes])) if episodes else 0.0,
+            "options_per_episode": float(np.mean([e["options"] for e in episodes])) if episodes else 0.0,
+            "planner_stats": self.planner.stats.to_dict() if self.planner is not None else {},
+            "outcomes": outcomes,
+            "episode_runs": episodes,
+        }
+        if family_of(self.config.env_id) == "crafter":
+            result["crafter_score"], result["achievement_rates"] = crafter_score_from_outcomes(outcomes)
+        return result
+
+
+class HierarchicalBenchAgent(BenchAgent):
+    """``mentor bench --agent hierarchical``: skills trained inside the cell's budget, then evaluated.
+
+    Options (``agent_options["hierarchical"]``): ``planner`` (``llm``, ``saycan``, ``sb3``; default
+    ``llm``), ``high_level_fraction`` (share of the budget for the ``sb3`` high level, default 0.3),
+    and any :class:`HierarchicalConfig` field (``zoo``, ``skill_env_ids``, ``affordance``,
+    ``max_options``, ``planner_config``...). The budget goes to skill training (and the ``sb3`` high
+    level); a given ``zoo`` counts its own training steps. Skill training writes the env's episodes
+    into the cell's ``metrics.jsonl``.
+    """
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        options = dict(job.options)
+        fraction = float(options.pop("high_level_fraction", 0.3))
+        if not 0.0 < fraction < 1.0:
+            raise ConfigError(f"high_level_fraction ({fraction}) must lie in (0, 1).")
+        planner = options.pop("planner", "llm")
+        skill_budget = int(job.budget * (1 - fraction)) if planner == "sb3" else job.budget
+        config = HierarchicalConfig(
+            job.env_id,
+            planner=planner,
+            seed=job.seed,
+            n_eval_episodes=job.eval_episodes,
+            skill_timesteps=skill_budget,
+            high_level_timesteps=max(1, job.budget - skill_budget),
+            reuse_zoo=False,
+            llm=job.llm,
+            **options,
+        )
+        agent = HierarchicalAgent(config, run)
+        run.truncate_metrics(0)
+        agent.train()
+        for record in RunDir(run.path / "skills").iter_metrics("episode"):
+            run.append_metrics(record)
+        result = agent.evaluate()
+        run.write_json("hierarchical.json", {k: v for k, v in result.items() if k != "outcomes"})
+        if config.planner != "sb3":
+            agent.llm_usage.save(run.path)
+        return result["outcomes"], agent.env_steps
+
+
+def run_hierarchical_demo(
+    env_id: str = "mentor/MiniGrid-KeyCorridorS3R3-v0",
+    episodes: int = 4,
+    skill_timesteps: int = 100_000,
+    llm: str | LLM | None = None,
+    run: RunDir | None = None,
+) -> Path:
+    """The hierarchical agent with the embedded LLM planner on a MiniGrid level; returns its report's path.
+
+    Skills come from the newest zoo under ``runs/`` trained on ``env_id``, or are trained now
+    (``skill_timesteps``, a few minutes on 2 cores). The report lists each episode's skills.
+
+    Args:
+        env_id: the MiniGrid/BabyAI level.
+        episodes: held-out episodes played.
+        skill_timesteps: env steps of skill training when no zoo is found.
+        llm: LLM spec or LLM (``None``: ``$MENTOR_LLM`` or the embedded SmolLM2).
+        run: the run folder (``None`` creates ``runs/<date>-demo-hierarchical-<level>/``).
+    """
+    start = time.perf_counter()
+    run = run if run is not None else RunDir.create(f"demo-hierarchical-{env_id.split('/')[-1]}")
+    config = HierarchicalConfig(env_id, planner="llm", skill_timesteps=skill_timesteps, n_eval_episodes=episodes)
+    agent = HierarchicalAgent(config, run, llm=make_llm(llm) if llm is not None else None)
+    agent.train()
+    result = agent.evaluate()
+    run.write_json("eval.json", {k: v for k, v in result.items() if k != "outcomes"})
+    agent.llm_usage.save(run.path)
+    return write_hierarchical_report(run, agent, result, time.perf_counter() - start)
+
+
+def write_hierarchical_report(run: RunDir, agent: HierarchicalAgent, result: dict[str, Any], seconds: float) -> Path:
+    """Write ``report.md``: the skills' success rates, the agent's results and every episode's skills."""
+    zoo = agent.zoo
+    rates = zoo.info.get("success_rates", {}).get("by_kind", {})
+    if agent.config.planner == "sb3":
+        high = f"PPO over the options env ({agent.high_level_steps:,} env steps)"
+    elif agent.config.planner == "saycan":
+        high = f"SayCan (`{agent.llm.config.spec}`, affordance: {agent.config.affordance})"
+    else:
+        high = f"LLM planner (`{agent.llm.config.spec}`), SayCan fallback"
+    lines = [
+        f"# Hierarchical agent on `{agent.config.env_id}`",
+        "",
+        f"High level: {high}. Low level: SB3 PPO skills from `{zoo.path}` ({zoo.num_timesteps:,} env steps "
+        "of skill training).",
+        "",
+        f"Success: **{100 * result['success_rate']:.0f}%** over {result['episodes']} held-out episodes; "
+        f"{result['llm_calls_per_episode']:.1f} LLM calls and {result['llm_tokens_per_episode']:.0f} tokens per "
+        f"episode; {seconds:.0f} s in all.",
+        "",
+        "| skill kind | success rate | mean steps |",
+        "|---|---:|---:|",
+        *(f"| {k} | {100 * v['success_rate']:.0f}% | {v['mean_steps']:.1f} |" for k, v in rates.items()),
+        "",
+        f"Planner: {json.dumps(result['planner_stats'])}",
+    ]
+    for i, episode in enumerate(result["episode_runs"]):
+        outcome = episode["outcome"]
+        lines += [
+            "",
+            f"## Episode {i + 1}: {'success' if outcome['success'] else 'failure'} in {outcome['length']} steps",
+            "",
+            *(
+                f"{j + 1}. {s['skill']} ({s['by']}): {'ok' if s['success'] else 'failed'}, {s['steps']} steps"
+                for j, s in enumerate(episode["trace"])
+            ),
+        ]
+    atomic_write_text(run.report_path, "\n".join(lines) + "\n")
+    return run.report_path

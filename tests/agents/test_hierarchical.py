@@ -1,0 +1,188 @@
+import json
+import re
+
+import pytest
+
+from mentor.agents.hierarchical import (
+    HierarchicalAgent,
+    HierarchicalBenchAgent,
+    HierarchicalConfig,
+    find_zoo,
+    run_hierarchical_demo,
+)
+from mentor.benchmarks.agents import CellJob
+from mentor.errors import ConfigError, UnknownComponentError
+from mentor.llm.testing import ScriptedLLM
+from mentor.planners.planner import PlannerConfig
+from mentor.planners.zoo import SkillZooConfig, train_skill_zoo
+from mentor.runs import RunDir
+
+LEVEL = "mentor/BabyAI-UnlockPickup-v0"
+TINY = {"n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory):
+    run = RunDir.create("skills-minigrid", tmp_path_factory.mktemp("zoo"))
+    train_skill_zoo(SkillZooConfig([LEVEL], total_timesteps=128, hyperparams=TINY, eval_episodes=4), run)
+    return run.path
+
+
+def _agent(tmp_path, zoo_dir, llm=None, **kwargs):
+    kwargs.setdefault("affordance", "none")  # the tiny zoo's values would veto planned steps
+    config = HierarchicalConfig(LEVEL, zoo=str(zoo_dir), max_options=6, **kwargs)
+    return HierarchicalAgent(config, RunDir.create("h", tmp_path), llm=llm)
+
+
+def test_llm_planner_episode_reports_outcome_trace_and_llm_cost(tmp_path, zoo_dir):
+    llm = ScriptedLLM(["1. pick up the green key\n2. explore"])
+    agent = _agent(tmp_path, zoo_dir, llm)
+    episode = agent.run_episode(agent.make_options_env(), seed=0)
+    assert episode["outcome"]["length"] == episode["env_steps"] > 0
+    assert 1 <= len(episode["trace"]) <= 6 == agent.config.max_options
+    assert episode["trace"][0]["skill"] == "pick up the green key" and episode["trace"][0]["by"] == "plan"
+    assert episode["llm_calls"] == llm.usage.calls >= 1
+    assert episode["llm_tokens"] == llm.usage.total_tokens > 0
+
+
+def test_saycan_planner_uses_the_llm_scores(tmp_path, zoo_dir):
+    llm = ScriptedLLM(scorer=lambda prompt, candidate: 0.0 if "explore" in candidate else -9.0)
+    agent = _agent(tmp_path, zoo_dir, llm, planner="saycan", affordance="none")
+    result = agent.evaluate(2)
+    assert result["episodes"] == 2 and len(result["outcomes"]) == 2
+    first = result["episode_runs"][0]["trace"][0]
+    assert first["skill"] == "explore" and first["by"] == "saycan"
+    assert result["planner_stats"]["saycan_decisions"] >= 2 and result["planner_stats"]["plans"] == 0
+    assert result["llm_calls_per_episode"] > 0 and llm.requests == []
+    assert result["env_steps"] == agent.zoo.num_timesteps
+
+
+@pytest.mark.parametrize("affordance", ["value", "success_rate"])
+def test_affordances_come_from_the_zoo(tmp_path, zoo_dir, affordance):
+    agent = _agent(tmp_path, zoo_dir, ScriptedLLM(scorer=lambda p, c: 0.0), planner="saycan", affordance=affordance)
+    agent.prepare_skills()
+    env = agent.make_options_env()
+    env.reset(seed=0)
+    skills = env.available()
+    values = agent._affordance_fn(env)(skills)
+    assert len(values) == len(skills) and all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_sb3_high_level_trains_within_its_env_step_budget(tmp_path, zoo_dir):
+    agent = _agent(tmp_path, zoo_dir, planner="sb3", high_level_timesteps=300)
+    spent = agent.train()
+    assert 300 <= agent.high_level_steps < 300 + 4 * 64 * 40
+    assert spent == agent.zoo.num_timesteps + agent.high_level_steps
+    assert (agent.run.path / "high_level.zip").exists()
+    result = agent.evaluate(1)
+    assert result["llm_calls_per_episode"] == 0 and result["episode_runs"][0]["trace"][0]["by"] == "sb3"
+    reloaded = HierarchicalAgent(agent.config, agent.run)
+    reloaded.train()
+    assert reloaded.high_level_steps == agent.high_level_steps
+
+
+def test_skills_are_trained_into_the_run_when_no_zoo_exists(tmp_path):
+    config = HierarchicalConfig(
+        LEVEL, skill_timesteps=64, skill_hyperparams=TINY, skill_eval_episodes=2, planner="saycan", reuse_zoo=False
+    )
+    agent = HierarchicalAgent(config, RunDir.create("h", tmp_path))
+    agent.prepare_skills()
+    assert agent.zoo.path == agent.run.path / "skills" and agent.zoo.num_timesteps >= 64
+
+
+def test_find_zoo_needs_a_zoo_trained_on_the_env(tmp_path, zoo_dir):
+    assert find_zoo(LEVEL, zoo_dir.parent) == zoo_dir
+    assert find_zoo("mentor/MiniGrid-KeyCorridorS3R3-v0", zoo_dir.parent) is None
+    assert find_zoo(LEVEL, tmp_path / "missing") is None
+
+
+def test_find_zoo_also_finds_zoos_trained_inside_agent_runs(tmp_path):
+    config = HierarchicalConfig(
+        LEVEL, skill_timesteps=64, skill_hyperparams=TINY, skill_eval_episodes=0, planner="saycan", reuse_zoo=False
+    )
+    agent = HierarchicalAgent(config, RunDir.create("h", tmp_path))
+    agent.prepare_skills()
+    assert find_zoo(LEVEL, tmp_path) == agent.run.path / "skills"
+
+
+@pytest.mark.parametrize(
+    "kwargs,match,error",
+    [
+        ({"planner": "oracle"}, "planner 'oracle' is not one of llm, saycan, sb3", ConfigError),
+        ({"affordance": "vibes"}, "affordance 'vibes' is not one of value, success_rate, none", ConfigError),
+        (
+            {"skill_env_ids": ["mentor/Crafter-Symbolic-v0"]},
+            "must be of mentor/BabyAI-UnlockPickup-v0's family",
+            ConfigError,
+        ),
+        ({"skill_timesteps": 0}, r"skill_timesteps \(0\)", ConfigError),
+        ({"n_eval_episodes": -1}, r"n_eval_episodes \(-1\)", ConfigError),
+        ({"max_options": 0}, r"max_options \(0\)", ConfigError),
+        ({"env_id": "mentor/Hopper-v5"}, "Unknown skill library for family 'mujoco'", UnknownComponentError),
+    ],
+)
+def test_config_rejects_bad_values(kwargs, match, error):
+    with pytest.raises(error, match=match):
+        HierarchicalConfig(**{"env_id": LEVEL, **kwargs})
+
+
+def test_config_sets_the_planner_mode_and_round_trips():
+    config = HierarchicalConfig(LEVEL, planner="saycan", planner_config={"max_plans": 2})
+    assert isinstance(config.planner_config, PlannerConfig) and config.planner_config.mode == "saycan"
+    assert HierarchicalConfig.from_dict(config.to_dict()) == config
+
+
+def test_bench_agent_counts_skill_training_in_the_budget(tmp_path):
+    job = CellJob(
+        agent="hierarchical",
+        env_id=LEVEL,
+        seed=0,
+        budget=64,
+        eval_episodes=1,
+        cell_dir=str(tmp_path / "cell"),
+        options={
+            "planner": "llm",
+            "skill_hyperparams": TINY,
+            "skill_eval_episodes": 2,
+            "max_options": 3,
+            "planner_config": {"max_new_tokens": 8},
+        },
+        llm="transformers:tiny",
+    )
+    HierarchicalBenchAgent().run(job)
+    cell = json.loads((tmp_path / "cell" / "cell.json").read_text())
+    assert cell["env_steps"] >= 64
+    assert json.loads((tmp_path / "cell" / "eval.json").read_text())["episodes"] == 1
+    usage = json.loads((tmp_path / "cell" / "llm_usage.json").read_text())
+    assert usage["calls"] >= 1
+
+
+def test_bench_agent_rejects_a_bad_high_level_fraction(tmp_path):
+    job = CellJob("hierarchical", LEVEL, 0, 64, 1, str(tmp_path / "cell"), {"high_level_fraction": 1.0})
+    with pytest.raises(ConfigError, match=r"high_level_fraction \(1.0\) must lie in \(0, 1\)"):
+        HierarchicalBenchAgent().run(job)
+
+
+def test_demo_writes_a_report(tmp_path, zoo_dir, monkeypatch):
+    monkeypatch.setenv("MENTOR_RUNS", str(zoo_dir.parent))
+    llm = ScriptedLLM(["1. pick up the green key\n2. open the green door"])
+    report = run_hierarchical_demo(LEVEL, episodes=1, llm=llm)
+    text = report.read_text()
+    assert text.startswith("# Hierarchical agent on `mentor/BabyAI-UnlockPickup-v0`")
+    assert "## Episode 1" in text
+    assert re.search(r"^1\. .+ \((plan|saycan)\): (ok|failed), \d+ steps$", text, re.MULTILINE)
+    assert (report.parent / "llm_usage.json").exists()
+
+
+@pytest.mark.slow
+def test_one_episode_end_to_end_with_the_embedded_model(tmp_path):
+    """SmolLM2 plans over freshly trained skills on a BabyAI level; the episode runs to its end."""
+    config = HierarchicalConfig(LEVEL, skill_timesteps=4_000, reuse_zoo=False, max_options=8, n_eval_episodes=1)
+    agent = HierarchicalAgent(config, RunDir.create("h", tmp_path))
+    agent.train()
+    result = agent.evaluate()
+    episode = result["episode_runs"][0]
+    assert episode["outcome"]["length"] == episode["env_steps"] > 0
+    assert episode["llm_calls"] >= 1 and episode["llm_tokens"] > 0
+    assert all(step["skill"] for step in episode["trace"])
+    assert agent.llm.config.spec == "transformers:embedded"
