@@ -11,8 +11,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from mentor.agents.llm_ppo_cli import train_llm_ppo_command
 from mentor.errors import ConfigError, MentorError
 from mentor.llm.cli import app as llm_app
+from mentor.planners.cli import train_hierarchical_command, train_skills_command
+from mentor.rewards.cli import reward_command
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -23,6 +26,10 @@ app = typer.Typer(
 train_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True, help="Train agents.")
 app.add_typer(train_app, name="train")
 app.add_typer(llm_app, name="llm", help="Inspect and query the configured LLM backend.")
+app.command("reward")(reward_command)
+train_app.command("skills")(train_skills_command)
+train_app.command("hierarchical")(train_hierarchical_command)
+train_app.command("llm-ppo")(train_llm_ppo_command)
 console = Console()
 
 

@@ -144,6 +144,12 @@ BENCH_AGENTS: dict[str, Callable[[], BenchAgent] | str] = {
     "sb3-a2c": lambda: SB3BenchAgent("a2c"),
     "sb3-dqn": lambda: SB3BenchAgent("dqn"),
     "sb3-sac": lambda: SB3BenchAgent("sac"),
+    "llm-zero-shot": "mentor.agents.zero_shot:NaiveLLMBenchAgent",
+    "llm-cot": "mentor.agents.zero_shot:CoTLLMBenchAgent",
+    "llm-spring": "mentor.agents.zero_shot:SpringLLMBenchAgent",
+    "ellm": "mentor.agents.ellm:ELLMBenchAgent",
+    "hierarchical": "mentor.agents.hierarchical:HierarchicalBenchAgent",
+    "llm-ppo": "mentor.agents.llm_ppo:LLMPPOBenchAgent",
 }
 
 

@@ -1,0 +1,119 @@
+"""``mentor train llm-ppo``: online RL fine-tuning of the LLM policy on a text env, from flags or a YAML config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.console import Console
+
+from mentor.errors import ConfigError
+
+__all__ = ["parse_overrides", "train_llm_ppo_command"]
+
+console = Console()
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs with YAML values (``n_envs=8``, ``actions=[turn left, go forward]``)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value.")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of FinetuneConfig fields.")
+    return data
+
+
+def train_llm_ppo_command(
+    env: Annotated[
+        Optional[str], typer.Option(help="Text env id (default: the config file's, else mentor/BabyAI-GoToObj-v0).")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="YAML file of FinetuneConfig fields, e.g. configs/llm_ppo/babyai_goto.yml.")
+    ] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="transformers LLM spec (default: transformers:embedded).")
+    ] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Env-step budget (total_timesteps).")] = None,
+    minutes: Annotated[
+        Optional[float], typer.Option(help="Training wall-clock budget in minutes (max_minutes).")
+    ] = None,
+    advantage: Annotated[Optional[str], typer.Option(help="gae (PPO with value head), grpo or rloo.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, sampling and training episodes.")] = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", "-p", help="Any FinetuneConfig field, key=value with a YAML value (repeatable)."),
+    ] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name; the folder is runs/<date>-<name>.")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the newest run with this name from its last checkpoint (--steps/--minutes extend it)."
+        ),
+    ] = False,
+    eval_episodes: Annotated[
+        Optional[int], typer.Option(help="Greedy episodes on held-out seeds after training (n_eval_episodes).")
+    ] = None,
+    zero_shot: Annotated[bool, typer.Option(help="Also evaluate the policy before training.")] = False,
+) -> None:
+    """Fine-tune the LLM policy online with PPO (LoRA + value head) on a text env; evaluate on held-out seeds."""
+    from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
+    from mentor.runs import RunDir
+
+    flags = {
+        "env_id": env,
+        "model": model,
+        "total_timesteps": steps,
+        "max_minutes": minutes,
+        "advantage": advantage,
+        "seed": seed,
+        "n_eval_episodes": eval_episodes,
+    }
+    flags = {k: v for k, v in flags.items() if v is not None}
+    overrides = parse_overrides(set_ or [])
+    if resume:
+        base = name or f"llm-ppo-{(env or FinetuneConfig.env_id).split('/')[-1]}"
+        run = RunDir.latest(base)
+        if run is None:
+            raise ConfigError(f"--resume found no run named {base!r} under {os.environ.get('MENTOR_RUNS', 'runs')}/.")
+        data = {k: v for k, v in run.read_config().items() if k != "agent"}
+        budget = {k: flags[k] for k in ("total_timesteps", "max_minutes", "n_eval_episodes") if k in flags}
+        cfg = FinetuneConfig.from_dict({**data, **budget})
+        console.print(f"Resuming {run.path}")
+    else:
+        data = _read_config_file(config) if config is not None else {}
+        cfg = FinetuneConfig.from_dict({**data, **flags, **overrides})
+        run = RunDir.create(name or f"llm-ppo-{cfg.env_id.split('/')[-1]}")
+    trainer = LLMFinetuner(cfg, run)
+    if zero_shot and not resume:
+        before = trainer.evaluate()
+        run.write_json("eval_zero_shot.json", before)
+        console.print(
+            f"zero-shot: success {100 * before['success_rate']:.1f}% over {before['episodes']} held-out episodes"
+        )
+    summary = trainer.train(resume=resume)
+    console.print(
+        f"trained {summary['env_steps']} env steps in {summary['minutes']:.1f} min: "
+        f"{summary['env_steps_per_s']:.2f} env steps/s, {summary['llm_forwards_per_s']:.2f} LLM forwards/s"
+    )
+    result = trainer.evaluate()
+    run.write_json("eval.json", {**result, "train": summary})
+    console.print(
+        f"eval: success {100 * result['success_rate']:.1f}%, mean return {result['mean_return']:.3f} "
+        f"over {result['episodes']} held-out episodes"
+    )
+    console.print(f"run: {run.path}")
+    trainer.close()
