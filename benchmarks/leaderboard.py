@@ -10,6 +10,7 @@ leaderboard. A run counts as finished when a run folder with the same configurat
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def command_for(entry: dict) -> str:
     for key in ("seeds", "budget", "eval_episodes"):
         if key in entry:
             argv += [f"--{key.replace('_', '-')}", str(entry[key])]
+    for agent, options in entry.get("agent_options", {}).items():
+        for key, value in options.items():
+            argv += ["-o", f"{agent}.{key}={json.dumps(value)}"]
     return shlex.join(argv)
 
 
@@ -62,6 +66,7 @@ def main() -> None:
             budget=entry.get("budget"),
             eval_episodes=entry.get("eval_episodes"),
             envs=entry.get("envs"),
+            agent_options=entry.get("agent_options", {}),
             executor=ExecutorConfig(kind="process"),
         )
         run = existing_run(config)

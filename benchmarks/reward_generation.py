@@ -71,7 +71,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel-task", default="halfcheetah_forward", help="task of the parallel-speed measurement")
     parser.add_argument("--parallel-steps", type=int, default=3072, help="env steps per job in the speed measurement")
     parser.add_argument("--speed-repeats", type=int, default=2, help="alternating repeats of the speed measurement")
-    parser.add_argument("--skip-suite", action="store_true", help="only measure parallel speed and IPC overhead")
+    parser.add_argument(
+        "--skip-suite",
+        action="store_true",
+        help="only measure parallel speed and IPC overhead (keeping the task rows of an existing --out)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output path")
     args = parser.parse_args()
     if (
@@ -281,6 +285,10 @@ def fmt(value) -> str:
     return str(value)
 
 
+def data_command() -> str:
+    return " ".join(["python benchmarks/reward_generation.py", *sys.argv[1:]])
+
+
 def main() -> None:
     args = parse_args()
     console = Console()
@@ -362,7 +370,7 @@ def main() -> None:
     data = {
         "benchmark": "reward_generation",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": data_command(),
         "llm": args.llm,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": {
@@ -379,6 +387,10 @@ def main() -> None:
         "llm_usage": llm.usage.to_dict() if llm is not None else None,
         "seconds": time.perf_counter() - start,
     }
+    if args.skip_suite and args.out.exists():
+        previous = json.loads(args.out.read_text())
+        data = {**previous, **{k: data[k] for k in ("parallel_speedup", "parallel", "ipc")}}
+        data["speed_measured"] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": data_command()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     console.print(f"wrote {args.out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -26,7 +27,6 @@ app = typer.Typer(
 train_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True, help="Train agents.")
 app.add_typer(train_app, name="train")
 app.add_typer(llm_app, name="llm", help="Inspect and query the configured LLM backend.")
-app.command("reward")(reward_command)
 train_app.command("skills")(train_skills_command)
 train_app.command("hierarchical")(train_hierarchical_command)
 train_app.command("llm-ppo")(train_llm_ppo_command)
@@ -41,6 +41,18 @@ def _parse_overrides(items: list[str]) -> dict:
             raise ConfigError(f"hyperparameter override {item!r} must look like key=value.")
         key, value = item.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _parse_agent_options(items: list[str]) -> dict[str, dict]:
+    """``AGENT.KEY=VALUE`` items as ``{agent: {key: value}}``."""
+    out: dict[str, dict] = {}
+    for item in items:
+        target, _, value = item.partition("=")
+        agent, dot, key = target.partition(".")
+        if not (dot and key and _):
+            raise ConfigError(f"agent option {item!r} must look like AGENT.KEY=VALUE, e.g. llm-zero-shot.max_steps=64.")
+        out.setdefault(agent.strip(), {}).update(_parse_overrides([f"{key}={value}"]))
     return out
 
 
@@ -155,6 +167,14 @@ def bench_command(
     llm: Annotated[
         Optional[str], typer.Option(help="LLM spec for LLM agents (default: $MENTOR_LLM or embedded).")
     ] = None,
+    option: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--option",
+            "-o",
+            help="An agent option AGENT.KEY=VALUE, value as YAML (e.g. llm-zero-shot.max_steps=64; repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark agents on a suite under its protocol; writes results.json, plots and report.md."""
     from mentor.benchmarks.report import render_report
@@ -176,6 +196,7 @@ def bench_command(
             budget=budget,
             eval_episodes=eval_episodes,
             envs=env or None,
+            agent_options=_parse_agent_options(option or []),
             executor=ExecutorConfig(kind=executor, num_workers=workers, address=address),
             llm=llm,
         )
@@ -209,8 +230,18 @@ def report_command(run_dir: Annotated[Path, typer.Argument(help="A run folder.")
 @app.command("demo")
 def demo_command(
     budget: Annotated[int, typer.Option(help="PPO env-step budget on DoorKey-5x5.")] = 100_000,
+    hierarchical: Annotated[
+        bool, typer.Option(help="Also run the hierarchical agent (embedded LLM planner over SB3 skills).")
+    ] = True,
+    level: Annotated[str, typer.Option(help="MiniGrid level of the hierarchical agent.")] = (
+        "mentor/MiniGrid-KeyCorridorS3R3-v0"
+    ),
+    episodes: Annotated[int, typer.Option(help="Held-out episodes of the hierarchical agent.")] = 4,
+    skill_steps: Annotated[int, typer.Option(help="Env steps of skill training when no zoo covers the level.")] = (
+        100_000
+    ),
 ) -> None:
-    """The main job on the embedded defaults: SB3 PPO on DoorKey-5x5 against random, with a report."""
+    """The main job on the embedded defaults: PPO against random on DoorKey-5x5, then the hierarchical agent."""
     from mentor.benchmarks.report import render_report
     from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
     from mentor.executors import ExecutorConfig
@@ -230,6 +261,24 @@ def demo_command(
             f"mean return {row['mean_return']:.3f}, {row['wall_seconds']:.0f} s"
         )
     console.print(f"report: {render_report(run.path)}")
+    if not hierarchical:
+        return
+    from mentor.agents.hierarchical import run_hierarchical_demo
+
+    console.print(
+        f"Hierarchical agent on {level.split('/')[-1]}: the embedded LLM plans over SB3 skills "
+        f"(skills are trained first unless a zoo under runs/ covers the level)..."
+    )
+    report = run_hierarchical_demo(level, episodes=episodes, skill_timesteps=skill_steps)
+    summary = json.loads((report.parent / "eval.json").read_text())
+    console.print(
+        f"  hierarchical: success {100 * summary['success_rate']:.0f}% over {episodes} held-out episodes, "
+        f"{summary['llm_calls_per_episode']:.1f} LLM calls per episode"
+    )
+    console.print(f"report: {report}")
+
+
+app.command("reward")(reward_command)
 
 
 def main() -> None:

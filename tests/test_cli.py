@@ -68,3 +68,15 @@ def test_train_sb3_then_resume_and_report(tmp_path, monkeypatch):
     assert again.exit_code == 0, again.output
     assert f"Resuming {run}" in again.output.replace("\n", "")
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_bench_agent_options_are_parsed_as_yaml_and_checked():
+    from mentor.cli import _parse_agent_options
+
+    assert _parse_agent_options(["llm-zero-shot.max_steps=64", "llm-ppo.actions=[turn left, go forward]"]) == {
+        "llm-zero-shot": {"max_steps": 64},
+        "llm-ppo": {"actions": ["turn left", "go forward"]},
+    }
+    result = _mentor("bench", "--suite", "demo", "-a", "random", "-o", "random=3")
+    assert result.returncode == 2
+    assert "must look like AGENT.KEY=VALUE" in result.stdout.replace("\n", "")

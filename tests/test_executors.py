@@ -78,3 +78,43 @@ def test_ray_retries_a_job_whose_worker_dies_without_duplicating_results(ray_exe
 
     assert ray_executor.map(job, [0, 1, 2]) == [0, 10, 20]
     assert sorted(p.name for p in attempts.iterdir()) == ["job-0-0", "job-1-0", "job-1-1", "job-2-0"]
+
+
+def _reward_jobs(root: Path) -> list:
+    from mentor.rewards.training import RewardTrainJob
+
+    codes = {
+        "time-cost": "def compute_reward(state, action, next_state):\n    return -0.01, {'time': -0.01}\n",
+        "raises": "def compute_reward(state, action, next_state):\n    return 1 / 0, {}\n",
+    }
+    return [
+        RewardTrainJob(
+            label=name,
+            folder=str(root / name),
+            env_id="mentor/MiniGrid-DoorKey-5x5-v0",
+            reward_code=code,
+            fitness="success_rate",
+            total_timesteps=256,
+            hyperparams={"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
+            env_kwargs={"max_steps": 20},
+            eval_episodes=2,
+            num_points=4,
+        )
+        for name, code in codes.items()
+    ]
+
+
+def _comparable(result) -> dict:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(result).items() if k not in ("folder", "train_seconds", "eval_seconds", "sandbox")}
+
+
+def test_ray_reward_candidate_batch_equals_process_pool(ray_executor, tmp_path):
+    from mentor.rewards.training import train_reward_job
+
+    ray_results = ray_executor.map(train_reward_job, _reward_jobs(tmp_path / "ray"))
+    pool_results = make_executor("process", num_workers=2).map(train_reward_job, _reward_jobs(tmp_path / "pool"))
+    assert [r.ok for r in ray_results] == [True, False]
+    assert "ZeroDivisionError" in ray_results[1].error
+    assert [_comparable(r) for r in ray_results] == [_comparable(r) for r in pool_results]

@@ -61,6 +61,11 @@ class BenchmarkConfig:
         for agent in self.agents:
             if agent not in BENCH_AGENTS:
                 raise UnknownComponentError("benchmark agent", agent, BENCH_AGENTS)
+        for name in self.agent_options:
+            if name not in self.agents:
+                raise ConfigError(
+                    f"agent_options names {name!r}, which is not an agent of this run; agents: {', '.join(self.agents)}."
+                )
         suite = self.resolved_suite()
         for env_id in self.envs or []:
             if env_id not in suite.envs:
@@ -151,7 +156,9 @@ def _cell_score(protocol: str, files: dict[str, Any], budget: int) -> dict[str, 
         "llm_tokens": files["llm_usage"].get("prompt_tokens", 0) + files["llm_usage"].get("completion_tokens", 0),
     }
     if protocol == "crafter_score":
-        cell["score"], cell["achievement_rates"] = crafter_score_from_outcomes(train)
+        # The paper scores the training episodes; an agent that does not train (zero-shot) is scored on its eval.
+        cell["score_from"] = "train" if train else "eval"
+        cell["score"], cell["achievement_rates"] = crafter_score_from_outcomes(train or eval_outcomes)
         cell["eval_crafter_score"], cell["eval_achievement_rates"] = crafter_score_from_outcomes(eval_outcomes)
     elif protocol == "success_rate":
         cell["score"] = cell["eval"]["success_rate"]

@@ -76,5 +76,25 @@ def test_config_errors():
         BenchmarkConfig(suite="minigird", agents=["random"])
     with pytest.raises(ConfigError, match="agents is empty"):
         BenchmarkConfig(suite="minigrid", agents=[])
+    with pytest.raises(ConfigError, match="agent_options names 'sb3-ppo', which is not an agent of this run"):
+        BenchmarkConfig(suite="minigrid", agents=["random"], agent_options={"sb3-ppo": {}})
     with pytest.raises(ConfigError, match="is not a finished mentor run"):
         render_report("/nonexistent")
+
+
+def test_crafter_score_falls_back_to_eval_episodes_for_agents_that_do_not_train():
+    from mentor.benchmarks.runner import _cell_score
+
+    eval_outcomes = [
+        {"return": 1.0, "length": 20, "success": False, "progression": 4.5, "achievements": ["collect_wood"]}
+    ] * 2
+    files = {
+        "episodes": [],
+        "eval": {"outcomes": eval_outcomes},
+        "cell": {"seed": 0, "env_steps": 0, "wall_seconds": 1.0},
+        "llm_usage": {},
+    }
+    cell = _cell_score("crafter_score", files, budget=1000)
+    assert cell["score_from"] == "eval" and cell["achievement_rates"]["collect_wood"] == 100.0
+    trained = _cell_score("crafter_score", {**files, "episodes": [{"step": 10, **eval_outcomes[0]}]}, budget=1000)
+    assert trained["score_from"] == "train"
