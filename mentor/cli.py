@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from mentor.agents.llm_ppo_cli import train_llm_ppo_command
 from mentor.errors import ConfigError, MentorError
 from mentor.llm.cli import app as llm_app
+from mentor.overrides import parse_overrides
 from mentor.planners.cli import train_hierarchical_command, train_skills_command
 from mentor.rewards.cli import reward_command
 
@@ -33,17 +33,6 @@ train_app.command("llm-ppo")(train_llm_ppo_command)
 console = Console()
 
 
-def _parse_overrides(items: list[str]) -> dict:
-    """``key=value`` pairs, values parsed as YAML (``n_steps=256``, ``policy_kwargs={net_arch: [64]}``)."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"hyperparameter override {item!r} must look like key=value.")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def _parse_agent_options(items: list[str]) -> dict[str, dict]:
     """``AGENT.KEY=VALUE`` items as ``{agent: {key: value}}``."""
     out: dict[str, dict] = {}
@@ -52,7 +41,7 @@ def _parse_agent_options(items: list[str]) -> dict[str, dict]:
         agent, dot, key = target.partition(".")
         if not (dot and key and _):
             raise ConfigError(f"agent option {item!r} must look like AGENT.KEY=VALUE, e.g. llm-zero-shot.max_steps=64.")
-        out.setdefault(agent.strip(), {}).update(_parse_overrides([f"{key}={value}"]))
+        out.setdefault(agent.strip(), {}).update(parse_overrides([f"{key}={value}"]))
     return out
 
 
@@ -133,7 +122,7 @@ def train_sb3(
             algo=algo,
             total_timesteps=steps,
             seed=seed,
-            hyperparams=_parse_overrides(hyperparam or []),
+            hyperparams=parse_overrides(hyperparam or []),
             n_eval_episodes=eval_episodes,
         )
         run = RunDir.create(name)

@@ -11,21 +11,11 @@ import yaml
 from rich.console import Console
 
 from mentor.errors import ConfigError
+from mentor.overrides import parse_overrides
 
-__all__ = ["parse_overrides", "train_llm_ppo_command"]
+__all__ = ["train_llm_ppo_command"]
 
 console = Console()
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs with YAML values (``n_envs=8``, ``actions=[turn left, go forward]``)."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value.")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

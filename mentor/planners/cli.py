@@ -10,15 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mentor.overrides import parse_overrides
+
 __all__ = ["train_skills_command", "train_hierarchical_command"]
 
 console = Console()
 
 
 def _overrides(items: list[str] | None) -> dict:
-    from mentor.cli import _parse_overrides
-
-    return _parse_overrides(items or [])
+    return parse_overrides(items or [])
 
 
 def train_skills_command(
