@@ -47,8 +47,8 @@ def existing_run(config: BenchmarkConfig) -> RunDir | None:
         run = RunDir(path)
         if not run.config_path.exists():
             continue
-        saved = {k: v for k, v in run.read_config().items() if k not in ("executor", "command")}
-        if saved == wanted:
+        saved = BenchmarkConfig.from_dict({k: v for k, v in run.read_config().items() if k != "command"}).to_dict()
+        if {k: v for k, v in saved.items() if k != "executor"} == wanted:
             return run
     return None
 

@@ -4,12 +4,13 @@ The embedded SmolLM2-135M picks skills by name (a softmax over its scores of the
 env offers); the skills are the goal-conditioned SB3 PPO zoo of the level's family (the newest one
 under ``runs/`` that covers the level, else one trained now). Only the high-level decisions are
 fine-tuned (LoRA on the top layers, value head), so LLM calls stay rare. The greedy high level is
-evaluated on held-out seeds before training and after each of ``--points`` equal slices of
-``--minutes`` of training. Env steps are low-level steps: skill training plus the steps the skills took
+evaluated on held-out seeds, greedy and sampled (the policy PPO trains), before training and after
+each of ``--points`` equal slices of ``--minutes`` of training. Env steps are low-level steps: skill training plus the steps the skills took
 while the high level trained.
 
     python benchmarks/llm_finetune_hierarchical.py                      # KeyCorridorS3R3, 20 minutes
     python benchmarks/llm_finetune_hierarchical.py --env mentor/BabyAI-UnlockPickup-v0 --minutes 10
+    python benchmarks/llm_finetune_hierarchical.py -p learning_rate=0.003 -p n_epochs=4    # FinetuneConfig fields
 
 Writes benchmarks/results/llm_finetune_hierarchical.json (``zero_shot_success``, ``finetuned_success``,
 ``minutes``, ``env_steps``, the curve, throughput) and benchmarks/results/llm_finetune_hierarchical.png.
@@ -35,6 +36,7 @@ from mentor.agents.hierarchical import find_zoo  # noqa: E402
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
 from mentor.agents.options import OptionsConfig, OptionsEnv  # noqa: E402
 from mentor.envs import make as make_env  # noqa: E402
+from mentor.overrides import parse_overrides  # noqa: E402
 from mentor.planners.zoo import SkillZoo, SkillZooConfig, train_skill_zoo  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402
 
@@ -52,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--zoo", type=Path, default=None, help="skill zoo folder (default: newest covering --env)")
     parser.add_argument("--llm", default="transformers:embedded", help="LLM spec of a transformers model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", "-p", action="append", default=[], help="FinetuneConfig override key=value")
     parser.add_argument("--out", type=Path, default=RESULTS / "llm_finetune_hierarchical.json")
     args = parser.parse_args()
     if args.minutes <= 0 or args.points < 1 or args.eval_episodes < 1:
@@ -83,8 +86,7 @@ def main() -> None:
     def options_env() -> OptionsEnv:
         return OptionsEnv(make_env(args.env), zoo, OptionsConfig(max_options=args.max_options))
 
-    config = FinetuneConfig(
-        args.env,
+    settings = dict(
         prompt_template="{text}\nNext skill:",
         model=args.llm,
         num_threads=1,
@@ -102,23 +104,29 @@ def main() -> None:
         n_eval_episodes=args.eval_episodes,
         verbose=True,
     )
+    config = FinetuneConfig(args.env, **{**settings, **parse_overrides(args.set)})
     trainer = LLMFinetuner(config, RunDir(run.path / "llm-ppo"), env_fn=options_env)
     training_low_level_steps = 0
 
     def point(label: str) -> dict:
-        result = trainer.evaluate()
+        greedy = trainer.evaluate(deterministic=True)
+        sampled = trainer.evaluate(deterministic=False)
         low = zoo.num_timesteps + training_low_level_steps
         row = {
             "label": label,
             "training_minutes": trainer.train_seconds / 60,
             "high_level_steps": trainer.num_timesteps,
             "env_steps": low,
-            "success_rate": result["success_rate"],
-            "mean_return": result["mean_return"],
-            "mean_episode_length": result["mean_length"],
+            "success_rate": greedy["success_rate"],
+            "sampled_success_rate": sampled["success_rate"],
+            "mean_return": greedy["mean_return"],
+            "sampled_mean_return": sampled["mean_return"],
+            "mean_episode_length": greedy["mean_length"],
+            "sampled_mean_episode_length": sampled["mean_length"],
         }
         print(
-            f"{label}: success {100 * row['success_rate']:.0f}% over {args.eval_episodes} held-out episodes "
+            f"{label}: success greedy {100 * row['success_rate']:.0f}%, sampled "
+            f"{100 * row['sampled_success_rate']:.0f}% over {args.eval_episodes} held-out episodes "
             f"at {low:,} env steps ({trainer.num_timesteps:,} skill choices trained on)",
             flush=True,
         )
@@ -143,6 +151,8 @@ def main() -> None:
         "skill_training_env_steps": zoo.num_timesteps,
         "zero_shot_success": curve[0]["success_rate"],
         "finetuned_success": curve[-1]["success_rate"],
+        "zero_shot_sampled_success": curve[0]["sampled_success_rate"],
+        "finetuned_sampled_success": curve[-1]["sampled_success_rate"],
         "minutes": trainer.train_seconds / 60,
         "env_steps": curve[-1]["env_steps"],
         "high_level_steps": trainer.num_timesteps,
@@ -161,9 +171,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     png = args.out.with_suffix(".png")
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.plot([p["env_steps"] for p in curve], [100 * p["success_rate"] for p in curve], marker="o")
-    for p in (curve[0], curve[-1]):
-        ax.annotate(p["label"], (p["env_steps"], 100 * p["success_rate"]), fontsize=8)
+    steps = [p["env_steps"] for p in curve]
+    ax.plot(steps, [100 * p["success_rate"] for p in curve], marker="o", label="greedy skill choice")
+    ax.plot(steps, [100 * p["sampled_success_rate"] for p in curve], marker="s", label="sampled skill choice")
+    ax.axvline(zoo.num_timesteps, color="grey", linestyle=":", label="skill training ends; fine-tuning starts")
+    ax.legend(loc="best", fontsize=8)
     ax.set_xlabel("env steps (skill training + skills run while the high level trains)")
     ax.set_ylabel(f"success rate (%), {args.eval_episodes} held-out seeds")
     ax.set_ylim(-2, 102)
