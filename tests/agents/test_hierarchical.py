@@ -12,6 +12,7 @@ from mentor.agents.hierarchical import (
 )
 from mentor.benchmarks.agents import CellJob
 from mentor.errors import ConfigError, UnknownComponentError
+from mentor.llm import make_llm
 from mentor.llm.testing import ScriptedLLM
 from mentor.planners.planner import PlannerConfig
 from mentor.planners.zoo import SkillZooConfig, train_skill_zoo
@@ -178,7 +179,8 @@ def test_demo_writes_a_report(tmp_path, zoo_dir, monkeypatch):
 def test_one_episode_end_to_end_with_the_embedded_model(tmp_path):
     """SmolLM2 plans over freshly trained skills on a BabyAI level; the episode runs to its end."""
     config = HierarchicalConfig(LEVEL, skill_timesteps=4_000, reuse_zoo=False, max_options=8, n_eval_episodes=1)
-    agent = HierarchicalAgent(config, RunDir.create("h", tmp_path))
+    llm = make_llm("transformers:embedded", cache=False)  # a cache hit costs no tokens
+    agent = HierarchicalAgent(config, RunDir.create("h", tmp_path), llm=llm)
     agent.train()
     result = agent.evaluate()
     episode = result["episode_runs"][0]
