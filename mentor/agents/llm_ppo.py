@@ -64,6 +64,7 @@ from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
 from mentor.llm import NORMALIZATIONS, make_llm, parse_spec
 from mentor.llm.config import DTYPES
+from mentor.llm.usage import Usage
 from mentor.runs import RunDir
 
 __all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "LLMFinetuner", "LLMPPOBenchAgent"]
@@ -375,7 +376,14 @@ class LLMFinetuner:
         self.num_timesteps = 0
         self.num_episodes = 0
         self.train_seconds = 0.0
-        self.counters = {"policy_passes": 0, "prompts": 0, "trunk_passes": 0, "trunk_hits": 0, "update_samples": 0}
+        self.counters = {
+            "policy_passes": 0,
+            "prompts": 0,
+            "prompt_tokens": 0,
+            "trunk_passes": 0,
+            "trunk_hits": 0,
+            "update_samples": 0,
+        }
         self._next_seed = 0
         self._started = False
         self._writer = None
@@ -467,6 +475,7 @@ class LLMFinetuner:
         result = self._policy_output(samples, values, reference)
         self.counters["policy_passes"] += 1
         self.counters["prompts"] += len(samples)
+        self.counters["prompt_tokens"] += sum(sample.num_tokens for sample in samples)
         self.counters["trunk_hits"] += self.trunk_cache.hits - hits
         self.counters["trunk_passes"] += self.trunk_cache.passes - passes
         return result
@@ -802,7 +811,7 @@ class LLMFinetuner:
         self.num_episodes = progress["num_episodes"]
         self.train_seconds = progress["train_seconds"]
         self._next_seed = progress["next_seed"]
-        self.counters = dict(progress["counters"])
+        self.counters.update(progress["counters"])
         for slot, saved in zip(self.slots, state["envs"]):
             self._reset(slot, saved["seed"])
             for action in saved["actions"]:
@@ -895,6 +904,8 @@ class LLMPPOBenchAgent(BenchAgent):
 
     Options (``agent_options["llm-ppo"]``) are :class:`FinetuneConfig` fields (``actions``, ``n_envs``,
     ``max_minutes``, ...). The cell's LLM spec is the model; a killed cell resumes from its checkpoint.
+    ``llm_usage.json`` counts the training forwards (decisions and value bootstraps): each reads one
+    prompt and all its candidates.
     """
 
     def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
@@ -914,4 +925,9 @@ class LLMPPOBenchAgent(BenchAgent):
             result = trainer.evaluate()
         finally:
             trainer.close()
+        counters = trainer.counters
+        run.write_json(
+            "llm_usage.json",
+            Usage(calls=counters["prompts"], prompt_tokens=counters["prompt_tokens"]).to_dict(),
+        )
         return result["outcomes"], trainer.num_timesteps

@@ -340,3 +340,4 @@ def test_bench_agent_trains_within_the_budget_and_writes_a_cell(tmp_path):
     assert files["cell"]["env_steps"] == 16
     assert len(files["eval"]["outcomes"]) == 2
     assert files["episodes"] == [r for r in files["episodes"] if r["step"] <= 16]
+    assert files["llm_usage"]["calls"] >= 16 and files["llm_usage"]["prompt_tokens"] > 0
