@@ -6,11 +6,11 @@ from mentor.executors import ExecutorConfig
 from mentor.runs import RunDir
 
 
-def _bench(root, budget):
+def _bench(root, budget, seeds=2):
     config = BenchmarkConfig(
         suite="minigrid",
         agents=["random"],
-        seeds=2,
+        seeds=seeds,
         budget=budget,
         eval_episodes=2,
         envs=["mentor/MiniGrid-DoorKey-5x5-v0"],
@@ -44,3 +44,9 @@ def test_leaderboard_files_hold_runs_and_reported_references(tmp_path):
     assert "GPT-4o" in text
     rows = list(csv.DictReader(csv_path.open()))
     assert {r["agent"] for r in rows} >= {"random", "PPO", "DreamerV3", "SPRING (GPT-4)", "Human experts"}
+
+
+def test_a_single_seed_has_no_spread(tmp_path):
+    _bench(tmp_path / "runs", 300, seeds=1)
+    (row,) = collect_rows(tmp_path / "runs")
+    assert row.score_std is None and "±" not in row.score_text()
