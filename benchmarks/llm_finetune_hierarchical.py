@@ -8,9 +8,9 @@ evaluated on held-out seeds, greedy and sampled (the policy PPO trains), before 
 each of ``--points`` equal slices of ``--minutes`` of training. Env steps are low-level steps: skill training plus the steps the skills took
 while the high level trained.
 
-    python benchmarks/llm_finetune_hierarchical.py                      # KeyCorridorS3R3, 20 minutes
+    python benchmarks/llm_finetune_hierarchical.py                      # KeyCorridorS3R3, 30 minutes
     python benchmarks/llm_finetune_hierarchical.py --env mentor/BabyAI-UnlockPickup-v0 --minutes 10
-    python benchmarks/llm_finetune_hierarchical.py -p learning_rate=0.003 -p n_epochs=4    # FinetuneConfig fields
+    python benchmarks/llm_finetune_hierarchical.py -p learning_rate=0.001 -p n_epochs=2    # FinetuneConfig fields
 
 Writes benchmarks/results/llm_finetune_hierarchical.json (``zero_shot_success``, ``finetuned_success``,
 ``minutes``, ``env_steps``, the curve, throughput) and benchmarks/results/llm_finetune_hierarchical.png.
@@ -46,8 +46,8 @@ RESULTS = Path(__file__).parent / "results"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="mentor/MiniGrid-KeyCorridorS3R3-v0", help="MiniGrid/BabyAI level")
-    parser.add_argument("--minutes", type=float, default=20.0, help="training budget of the high level")
-    parser.add_argument("--points", type=int, default=4, help="evaluations during training")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget of the high level")
+    parser.add_argument("--points", type=int, default=3, help="evaluations during training")
     parser.add_argument("--eval-episodes", type=int, default=40, help="held-out episodes per evaluation")
     parser.add_argument("--max-options", type=int, default=16, help="skills per episode")
     parser.add_argument("--skill-steps", type=int, default=150_000, help="skill training when no zoo covers --env")
@@ -93,11 +93,11 @@ def main() -> None:
         normalize="token",
         trainable_layers=2,
         n_envs=8,
-        n_steps=8,
+        n_steps=16,
         total_timesteps=None,
         max_minutes=args.minutes / args.points,
-        learning_rate=1e-3,
-        n_epochs=2,
+        learning_rate=3e-3,
+        n_epochs=4,
         batch_size=32,
         gamma=0.95,
         seed=args.seed,
