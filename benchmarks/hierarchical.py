@@ -2,7 +2,10 @@
 
 MiniGrid: one skill zoo is trained on the four levels together (its steps are counted in full in the
 budget of every level, and snapshots give the points of the curve); flat PPO is trained on each level
-with the same budget and evaluated at the same points. Crafter: a skill zoo on Crafter-Symbolic
+with the same budget and evaluated at the same points. Every step is inside the budget: at the full
+budget the zoo trains for all but ``--skill-eval-fraction`` of it and measures its skills with the rest
+(on seeds of their own), and the ``sb3`` high level trains for a third of each point over the zoo as it
+was at the other two thirds. Crafter: a skill zoo on Crafter-Symbolic
 against PPO, both scored by the Crafter score of their evaluation episodes (same episode length).
 Every agent plays the same held-out seeds. LLM cost is counted per evaluation episode.
 
@@ -32,7 +35,7 @@ from mentor.agents.sb3 import SB3Agent, SB3Config
 from mentor.benchmarks.protocols import crafter_score_from_outcomes, summarize_outcomes
 from mentor.llm import make_llm
 from mentor.planners.planner import PlannerConfig
-from mentor.planners.zoo import SkillZoo, SkillZooConfig, train_skill_zoo
+from mentor.planners.zoo import SkillZooConfig, train_skill_zoo
 from mentor.runs import RunDir
 
 MINIGRID = [
@@ -56,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--planners", default="llm", help="comma list of high levels (llm, saycan, sb3); the first is also curved"
     )
+    p.add_argument(
+        "--skill-eval-fraction",
+        type=float,
+        default=0.05,
+        help="share of the full budget kept for the runs that measure the skills (inside the budget)",
+    )
     p.add_argument("--max-options", type=int, default=24, help="skills per hierarchical MiniGrid episode")
     p.add_argument("--crafter-max-options", type=int, default=80, help="skills per hierarchical Crafter episode")
     p.add_argument("--llm", default=None, help="LLM spec (default: the embedded SmolLM2)")
@@ -65,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full", action="store_true", help="1M steps per level and on Crafter, 50/10 eval episodes")
     p.add_argument("--out", type=Path, default=RESULTS / "hierarchical.json")
     args = p.parse_args(argv)
+    if not 0.0 <= args.skill_eval_fraction < 1 / 3:
+        p.error(f"--skill-eval-fraction ({args.skill_eval_fraction}) must lie in [0, 1/3).")
     if args.full:
         args.minigrid_budget, args.crafter_budget = 1_000_000, 1_000_000
         args.eval_episodes, args.crafter_eval_episodes, args.points = 50, 10, 5
@@ -75,20 +86,60 @@ def budget_points(budget: int, points: int) -> list[int]:
     return [int(budget * (i + 1) / points) for i in range(points)]
 
 
+def high_level_steps(point: int, planner: str) -> int:
+    """Env steps of the ``sb3`` high level at a budget point: a third of it (0 for the LLM high levels)."""
+    return point // 3 if planner == "sb3" else 0
+
+
+def skill_steps(point: int, budget: int, planner: str) -> int | None:
+    """The zoo snapshot (env steps) a high level uses at ``point``; ``None``: the final, measured zoo."""
+    steps = point - high_level_steps(point, planner)
+    return None if steps == budget else steps
+
+
+def zoo_config(
+    env_ids: list[str], budget: int, points: list[int], args: argparse.Namespace, **kwargs: Any
+) -> SkillZooConfig:
+    """A zoo that trains and measures its skills inside ``budget``, keeping the snapshots the rows at ``points`` need."""
+    planners = args.planners.split(",")
+    snapshots = {
+        skill_steps(point, budget, planner)
+        for planner in planners
+        for point in (points if planner == planners[0] else points[-1:])
+    }
+    return SkillZooConfig(
+        env_ids,
+        total_timesteps=budget - int(budget * args.skill_eval_fraction),
+        max_env_steps=budget,
+        seed=args.seed,
+        snapshot_steps=sorted(s for s in snapshots if s is not None),
+        **kwargs,
+    )
+
+
 def hierarchical_eval(
-    env_id: str, zoo: SkillZoo, planner: str, episodes: int, args: argparse.Namespace, llm: Any, **env_kwargs: Any
+    env_id: str,
+    zoo_path: Path,
+    point: int,
+    budget: int,
+    planner: str,
+    episodes: int,
+    args: argparse.Namespace,
+    llm: Any,
+    **env_kwargs: Any,
 ) -> dict[str, Any]:
+    """The hierarchical agent at one budget point: the zoo as it was then, plus the ``sb3`` high level's share."""
     config = HierarchicalConfig(
         env_id,
         planner=planner,
-        zoo=str(zoo.path),
-        zoo_snapshot=zoo.num_timesteps if zoo.num_timesteps in zoo.info.get("snapshots", []) else None,
+        zoo=str(zoo_path),
+        zoo_snapshot=skill_steps(point, budget, planner),
         env_kwargs=env_kwargs,
         max_options=args.crafter_max_options if env_id == CRAFTER else args.max_options,
         n_eval_episodes=episodes,
         seed=args.seed,
         planner_config=PlannerConfig(),
-        high_level_timesteps=max(1, zoo.num_timesteps // 3),
+        high_level_timesteps=max(1, high_level_steps(point, planner)),
     )
     run = RunDir.create(f"hierarchical-{planner}-{env_id.split('/')[-1]}", args.run.path)
     agent = HierarchicalAgent(config, run, llm=llm)
@@ -147,13 +198,14 @@ def run_minigrid(args: argparse.Namespace, llm: Any) -> tuple[list[dict[str, Any
     points = budget_points(args.minigrid_budget, args.points)
     start = time.perf_counter()
     zoo_run = RunDir.create("skills-minigrid", args.run.path)
-    final = train_skill_zoo(
-        SkillZooConfig(MINIGRID, total_timesteps=args.minigrid_budget, seed=args.seed, snapshot_steps=points[:-1]),
-        zoo_run,
-    )
-    skills = {"zoo": str(zoo_run.path), "train_seconds": time.perf_counter() - start, **final.info["success_rates"]}
+    final = train_skill_zoo(zoo_config(MINIGRID, args.minigrid_budget, points, args), zoo_run)
+    skills = {
+        "zoo": str(zoo_run.path),
+        "train_seconds": time.perf_counter() - start,
+        "env_steps": final.num_env_steps,
+        **final.info["success_rates"],
+    }
     print(f"skills: {zoo_run.path} ({skills['train_seconds']:.0f} s)", flush=True)
-    zoos = [SkillZoo.load(zoo_run.path, snapshot=p) for p in points[:-1]] + [final]
     planners = args.planners.split(",")
     rows = []
     for env_id in MINIGRID:
@@ -162,8 +214,10 @@ def run_minigrid(args: argparse.Namespace, llm: Any) -> tuple[list[dict[str, Any
         _print(rows[-1])
         for planner in planners:
             evals = [
-                hierarchical_eval(env_id, zoo, planner, args.eval_episodes, args, llm)
-                for zoo in (zoos if planner == planners[0] else zoos[-1:])
+                hierarchical_eval(
+                    env_id, zoo_run.path, point, args.minigrid_budget, planner, args.eval_episodes, args, llm
+                )
+                for point in (points if planner == planners[0] else points[-1:])
             ]
             rows.append(_row(env_id, f"hierarchical-{planner}", evals[-1], [_point(e) for e in evals]))
             _print(rows[-1])
@@ -174,9 +228,14 @@ def run_crafter(args: argparse.Namespace, llm: Any) -> tuple[list[dict[str, Any]
     start = time.perf_counter()
     zoo_run = RunDir.create("skills-crafter", args.run.path)
     zoo = train_skill_zoo(
-        SkillZooConfig([CRAFTER], total_timesteps=args.crafter_budget, seed=args.seed, eval_episodes=200), zoo_run
+        zoo_config([CRAFTER], args.crafter_budget, [args.crafter_budget], args, eval_episodes=200), zoo_run
     )
-    skills = {"zoo": str(zoo_run.path), "train_seconds": time.perf_counter() - start, **zoo.info["success_rates"]}
+    skills = {
+        "zoo": str(zoo_run.path),
+        "train_seconds": time.perf_counter() - start,
+        "env_steps": zoo.num_env_steps,
+        **zoo.info["success_rates"],
+    }
     print(f"crafter skills: {zoo_run.path} ({skills['train_seconds']:.0f} s)", flush=True)
     rows = []
     (ppo,) = ppo_curve(CRAFTER, [args.crafter_budget], args.crafter_eval_episodes, args, length=args.crafter_length)
@@ -184,7 +243,15 @@ def run_crafter(args: argparse.Namespace, llm: Any) -> tuple[list[dict[str, Any]
     _print(rows[-1])
     for planner in args.planners.split(","):
         result = hierarchical_eval(
-            CRAFTER, zoo, planner, args.crafter_eval_episodes, args, llm, length=args.crafter_length
+            CRAFTER,
+            zoo_run.path,
+            args.crafter_budget,
+            args.crafter_budget,
+            planner,
+            args.crafter_eval_episodes,
+            args,
+            llm,
+            length=args.crafter_length,
         )
         rows.append(_crafter_row(f"hierarchical-{planner}", result))
         _print(rows[-1])
@@ -319,11 +386,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "eval_episodes": args.eval_episodes,
         "crafter_eval_episodes": args.crafter_eval_episodes,
         "max_options": args.max_options,
+        "skill_eval_fraction": args.skill_eval_fraction,
         "crafter_max_options": args.crafter_max_options,
         "wall_seconds": time.perf_counter() - start,
         "note": (
-            "Hierarchical env_steps count all skill training (the MiniGrid zoo is trained once on the four "
-            "levels together and counted in full for each). llm_calls/llm_tokens are per evaluation episode. "
+            "Hierarchical env_steps count all skill training, the runs that measure the skills (on seeds of "
+            "their own) and the sb3 high level's training, all inside the budget (the MiniGrid zoo is trained "
+            "once on the four levels together and counted in full for each). llm_calls/llm_tokens are per "
+            "evaluation episode. "
             "Crafter scores are over evaluation episodes of crafter_length steps for every agent."
         ),
         "skills": skills,

@@ -7,8 +7,8 @@ The high level is one of:
 - ``sb3``: a PPO policy over the options env (the ablation without language).
 
 The low level is the family's skill zoo (:mod:`mentor.planners.zoo`), loaded from ``runs/`` or
-trained on the spot. Every env step counts: skill training, high-level training and nothing else
-(planning with the LLM takes no env step).
+trained on the spot. Every env step counts: skill training, the runs that measure the skills,
+high-level training and nothing else (planning with the LLM takes no env step).
 
 Example:
     >>> agent = HierarchicalAgent(HierarchicalConfig("mentor/MiniGrid-KeyCorridorS3R3-v0"))  # doctest: +SKIP
@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,8 @@ __all__ = [
     "HierarchicalConfig",
     "HierarchicalAgent",
     "HierarchicalBenchAgent",
+    "HierarchicalSayCanBenchAgent",
+    "HierarchicalSB3BenchAgent",
     "find_zoo",
     "write_hierarchical_report",
     "run_hierarchical_demo",
@@ -77,7 +80,9 @@ class HierarchicalConfig:
         skill_env_ids: the envs skills are trained on; ``None`` means ``[env_id]``.
         skill_timesteps: env steps of skill training (when a zoo is trained).
         skill_hyperparams: PPO overrides of the skill model.
-        skill_eval_episodes: skill runs measuring a trained zoo's success rates.
+        skill_eval_episodes: skill runs measuring a trained zoo's success rates (their env steps count).
+        skill_eval_steps: most env steps of those runs (``None``: no cap); skill training and its
+            measuring runs then take at most ``skill_timesteps + skill_eval_steps`` together.
         high_level_timesteps: env steps (low-level, summed over skills) of PPO over the options env
             (``planner="sb3"`` only).
         seed: seed of training and of the episodes played.
@@ -86,6 +91,10 @@ class HierarchicalConfig:
             can start).
         affordance: SayCan's affordance: the skill model's ``value``, its measured ``success_rate``, or ``none``.
         deterministic_skills: run skills greedily (``False`` samples, which gets stuck less).
+        termination_critic: what ends and judges skills without a predicate (TextWorld commands):
+            ``detector`` (success detector at the step limit) or ``judge`` (trajectory judge after
+            every step); see :class:`~mentor.agents.options.OptionsConfig`.
+        judge_threshold: completion probability at which the trajectory judge ends a skill.
         planner_config: the LLM planner's settings (``mode`` is set from ``planner``).
         llm: LLM spec (``None``: ``$MENTOR_LLM`` or the embedded model).
     """
@@ -100,12 +109,15 @@ class HierarchicalConfig:
     skill_timesteps: int = 100_000
     skill_hyperparams: dict[str, Any] = field(default_factory=dict)
     skill_eval_episodes: int = 300
+    skill_eval_steps: int | None = None
     high_level_timesteps: int = 50_000
     seed: int = 0
     n_eval_episodes: int = 20
     max_options: int = 64
     affordance: str = "value"
     deterministic_skills: bool = False
+    termination_critic: str = "detector"
+    judge_threshold: float = 0.5
     planner_config: PlannerConfig = field(default_factory=PlannerConfig)
     llm: str | None = None
 
@@ -130,6 +142,17 @@ class HierarchicalConfig:
             raise ConfigError(f"n_eval_episodes ({self.n_eval_episodes}) must be >= 0.")
         if self.max_options < 1:
             raise ConfigError(f"max_options ({self.max_options}) must be at least 1.")
+        if self.skill_eval_steps is not None and self.skill_eval_steps < 0:
+            raise ConfigError(f"skill_eval_steps ({self.skill_eval_steps}) must be >= 0, or None for no cap.")
+        self.options_config()  # checks termination_critic and judge_threshold
+
+    def options_config(self) -> OptionsConfig:
+        """How the options env runs skills for this agent."""
+        return OptionsConfig(
+            max_options=self.max_options,
+            termination_critic=self.termination_critic,
+            judge_threshold=self.judge_threshold,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,8 +226,8 @@ class HierarchicalAgent:
 
     @property
     def env_steps(self) -> int:
-        """Env steps spent so far: skill training plus high-level training."""
-        return (self.zoo.num_timesteps if self.zoo is not None else 0) + self.high_level_steps
+        """Env steps spent so far: skill training and measuring, plus high-level training."""
+        return (self.zoo.num_env_steps if self.zoo is not None else 0) + self.high_level_steps
 
     def prepare_skills(self) -> SkillZoo:
         """Load the configured zoo, reuse one trained on this env, or train one into ``<run>/skills``."""
@@ -222,6 +245,7 @@ class HierarchicalAgent:
                 seed=cfg.seed,
                 hyperparams=cfg.skill_hyperparams,
                 eval_episodes=cfg.skill_eval_episodes,
+                max_env_steps=None if cfg.skill_eval_steps is None else cfg.skill_timesteps + cfg.skill_eval_steps,
             )
             own.mkdir(parents=True, exist_ok=True)
             self.zoo = train_skill_zoo(zoo_config, RunDir(own))
@@ -236,7 +260,7 @@ class HierarchicalAgent:
         return OptionsEnv(
             make_env(self.config.env_id, **self.config.env_kwargs),
             self.zoo,
-            OptionsConfig(max_options=self.config.max_options),
+            self.config.options_config(),
             llm=llm,
         )
 
@@ -364,33 +388,58 @@ class HierarchicalBenchAgent(BenchAgent):
     """``mentor bench --agent hierarchical``: skills trained inside the cell's budget, then evaluated.
 
     Options (``agent_options["hierarchical"]``): ``planner`` (``llm``, ``saycan``, ``sb3``; default
-    ``llm``), ``high_level_fraction`` (share of the budget for the ``sb3`` high level, default 0.3),
-    and any :class:`HierarchicalConfig` field (``zoo``, ``skill_env_ids``, ``affordance``,
-    ``max_options``, ``planner_config``...). The budget goes to skill training (and the ``sb3`` high
-    level); a given ``zoo`` counts its own training steps. Skill training writes the env's episodes
-    into the cell's ``metrics.jsonl``.
+    ``llm``; fixed for ``hierarchical-saycan`` and ``hierarchical-sb3``), ``high_level_fraction``
+    (share of the budget for the ``sb3`` high level, default 0.3), ``skill_eval_fraction`` (share
+    kept for the runs that measure the skills, default 0.05), and any :class:`HierarchicalConfig`
+    field (``zoo``, ``skill_env_ids``, ``affordance``, ``max_options``, ``termination_critic``,
+    ``planner_config``...). The whole budget goes, in turn, to skill training, to measuring the skills
+    (what training left of its share) and to the ``sb3`` high level (what the skills left); the cell's
+    ``env_steps`` are all of them. A given ``zoo`` counts its own steps. Skill training writes the env's
+    episodes into the cell's ``metrics.jsonl``.
     """
+
+    planner: str | None = None
+    """The high level this agent always runs; ``None``: the ``planner`` option (default ``llm``)."""
 
     def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
         options = dict(job.options)
         fraction = float(options.pop("high_level_fraction", 0.3))
         if not 0.0 < fraction < 1.0:
             raise ConfigError(f"high_level_fraction ({fraction}) must lie in (0, 1).")
-        planner = options.pop("planner", "llm")
-        skill_budget = int(job.budget * (1 - fraction)) if planner == "sb3" else job.budget
+        eval_fraction = float(options.pop("skill_eval_fraction", 0.05))
+        if not 0.0 <= eval_fraction < 1.0:
+            raise ConfigError(f"skill_eval_fraction ({eval_fraction}) must lie in [0, 1).")
+        planner = options.pop("planner", self.planner or "llm")
+        if self.planner is not None and planner != self.planner:
+            raise ConfigError(
+                f"agent {job.agent!r} always runs the {self.planner!r} high level, so its planner option "
+                f"({planner!r}) contradicts it; drop the option or run agent 'hierarchical-{planner}'."
+            )
+        high_budget = int(job.budget * fraction) if planner == "sb3" else 0
+        eval_budget = int(job.budget * eval_fraction)
+        skill_budget = job.budget - high_budget - eval_budget
+        if skill_budget < 1:
+            raise ConfigError(
+                f"budget ({job.budget}) leaves no env step for skill training after the high level "
+                f"({high_budget}) and skill evaluation ({eval_budget})."
+            )
         config = HierarchicalConfig(
             job.env_id,
             planner=planner,
             seed=job.seed,
             n_eval_episodes=job.eval_episodes,
             skill_timesteps=skill_budget,
-            high_level_timesteps=max(1, job.budget - skill_budget),
+            skill_eval_steps=eval_budget,
+            high_level_timesteps=max(1, high_budget),
             reuse_zoo=False,
             llm=job.llm,
             **options,
         )
         agent = HierarchicalAgent(config, run)
         run.truncate_metrics(0)
+        agent.prepare_skills()
+        if planner == "sb3":  # the high level gets what the skills left of the budget
+            agent.config = dataclasses.replace(config, high_level_timesteps=max(1, job.budget - agent.env_steps))
         agent.train()
         for record in RunDir(run.path / "skills").iter_metrics("episode"):
             run.append_metrics(record)
@@ -399,6 +448,18 @@ class HierarchicalBenchAgent(BenchAgent):
         if config.planner != "sb3":
             agent.llm_usage.save(run.path)
         return result["outcomes"], agent.env_steps
+
+
+class HierarchicalSayCanBenchAgent(HierarchicalBenchAgent):
+    """``mentor bench --agent hierarchical-saycan``: :class:`HierarchicalBenchAgent` with SayCan as the high level."""
+
+    planner = "saycan"
+
+
+class HierarchicalSB3BenchAgent(HierarchicalBenchAgent):
+    """``mentor bench --agent hierarchical-sb3``: :class:`HierarchicalBenchAgent` with PPO over options as the high level."""
+
+    planner = "sb3"
 
 
 def run_hierarchical_demo(

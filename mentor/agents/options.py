@@ -7,9 +7,13 @@ library's high-level vector, for an SB3 policy) and ``text`` (the text view a pl
 reward is the env's reward summed over the skill's steps. ``info`` reports the skill's outcome, the
 low-level env steps of the episode and in total, and the available skills.
 
-A skill whose library has no predicate for it runs to its step limit, then a success detector
-judges the text views before and after (``mentor.critics.SuccessDetector`` by default, built from
-``llm``).
+A skill whose library has no predicate for it is judged by a critic, as ``termination_critic`` says:
+
+- ``detector`` (default): it runs to its step limit, then a success detector judges the text views
+  before and after (``mentor.critics.SuccessDetector`` by default, built from ``llm``);
+- ``judge``: after every step a trajectory judge scores the skill's text trajectory so far against the
+  skill's name (``mentor.critics.TrajectoryJudge`` by default, built from ``llm``); the skill succeeds
+  and ends once the completion probability reaches ``judge_threshold``.
 """
 
 from __future__ import annotations
@@ -31,16 +35,36 @@ from mentor.errors import ConfigError, InvalidActionError
 from mentor.llm.base import LLM
 from mentor.planners.skills import Skill, SkillContext, SkillLibrary, SkillPolicy, make_skill_library
 
-__all__ = ["OptionsConfig", "OptionsEnv", "SuccessDetectorLike", "ONLY_FEATURES"]
+__all__ = [
+    "OptionsConfig",
+    "OptionsEnv",
+    "SuccessDetectorLike",
+    "TrajectoryJudgeLike",
+    "ONLY_FEATURES",
+    "TERMINATION_CRITICS",
+]
 
 #: Key of the observation dict an SB3 high-level policy reads (use ``FilterObservation``).
 ONLY_FEATURES = ("features",)
+
+#: Critics that end and judge skills without a predicate.
+TERMINATION_CRITICS: tuple[str, ...] = ("detector", "judge")
 
 
 class SuccessDetectorLike(Protocol):
     """What the options env needs from a critic: ``detect(subgoal, before, after) -> (success, confidence)``."""
 
     def detect(self, subgoal: str, before: str, after: str) -> tuple[bool, float]: ...
+
+
+class TrajectoryJudgeLike(Protocol):
+    """What the options env needs from a judge: ``is_complete(mission, trajectory) -> (verdict, probability)``.
+
+    The trajectory is the first text view, then ``(action, text view)`` pairs (see
+    :func:`mentor.critics.judge.to_steps`).
+    """
+
+    def is_complete(self, mission: str, trajectory: Sequence[Any]) -> tuple[bool, float]: ...
 
 
 @dataclass
@@ -52,12 +76,19 @@ class OptionsConfig:
         not_started_reward: reward of a skill that could not start (its target is unknown).
         max_available: size of the action space when the library's skill set varies (TextWorld).
         max_text_length: characters of the ``text`` observation kept.
+        termination_critic: what judges a skill without a predicate: ``detector`` (a success
+            detector on the text before and after, once the skill hit its step limit) or ``judge``
+            (a trajectory judge after every step; the skill ends once it is judged complete).
+        judge_threshold: completion probability of the trajectory judge at or above which the skill
+            succeeds and ends (``termination_critic="judge"`` only).
     """
 
     max_options: int | None = None
     not_started_reward: float = 0.0
     max_available: int = 64
     max_text_length: int = 8192
+    termination_critic: str = "detector"
+    judge_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.max_options is not None and self.max_options < 1:
@@ -66,6 +97,12 @@ class OptionsConfig:
             raise ConfigError(f"max_available ({self.max_available}) must be at least 1.")
         if self.max_text_length < 16:
             raise ConfigError(f"max_text_length ({self.max_text_length}) must be at least 16.")
+        if self.termination_critic not in TERMINATION_CRITICS:
+            raise ConfigError(
+                f"termination_critic {self.termination_critic!r} is not one of {', '.join(TERMINATION_CRITICS)}."
+            )
+        if not 0.0 < self.judge_threshold < 1.0:
+            raise ConfigError(f"judge_threshold ({self.judge_threshold}) must lie strictly between 0 and 1.")
 
 
 class OptionsEnv(gym.Env):
@@ -76,9 +113,11 @@ class OptionsEnv(gym.Env):
         policy: the low-level skill policy (a :class:`~mentor.planners.zoo.SkillZoo`).
         config: how skills run; ``None`` for the defaults.
         library: the env's skill library; ``None`` builds the family's.
-        success_detector: judges skills without a predicate; ``None`` builds
-            ``mentor.critics.SuccessDetector(llm)`` the first time one is needed.
-        llm: the LLM of the default success detector.
+        success_detector: judges skills without a predicate (``termination_critic="detector"``);
+            ``None`` builds ``mentor.critics.SuccessDetector(llm)`` the first time one is needed.
+        judge: ends and judges skills without a predicate (``termination_critic="judge"``); ``None``
+            builds ``mentor.critics.TrajectoryJudge(llm)`` the first time one is needed.
+        llm: the LLM of the default success detector or judge.
 
     Example:
         >>> from mentor.planners.skills import RandomSkillPolicy
@@ -99,12 +138,14 @@ class OptionsEnv(gym.Env):
         library: SkillLibrary | None = None,
         success_detector: SuccessDetectorLike | None = None,
         llm: LLM | None = None,
+        judge: TrajectoryJudgeLike | None = None,
     ):
         self.env = make_env(env) if isinstance(env, str) else env
         self.policy = policy
         self.config = config if config is not None else OptionsConfig()
         self.library = library if library is not None else make_skill_library(self.env)
         self.success_detector = success_detector
+        self.judge = judge
         self.llm = llm
         catalogue = self.library.catalogue()
         self.action_space = spaces.Discrete(len(catalogue) if catalogue is not None else self.config.max_available)
@@ -147,8 +188,10 @@ class OptionsEnv(gym.Env):
         ctx = self.library.begin(skill)
         if ctx is None:
             return self._not_started(skill)
+        judge = self._trajectory_judge(skill) if self.config.termination_critic == "judge" else None
         if not skill.has_predicate:
             ctx.before = self.library.text().to_prompt()
+        trajectory: list[Any] = [self._judge_view()] if judge is not None else []
         total, terminated, truncated, success = 0.0, False, False, False
         info: dict[str, Any] = {}
         while ctx.steps < skill.max_steps:
@@ -163,9 +206,14 @@ class OptionsEnv(gym.Env):
             if skill.has_predicate and self.library.succeeded(ctx, info):
                 success = True
                 break
+            if judge is not None:
+                trajectory.append((_action_text(skill, action), self._judge_view()))
+                if judge.is_complete(skill.name, trajectory)[1] >= self.config.judge_threshold:
+                    success = True
+                    break
             if terminated or truncated:
                 break
-        if not skill.has_predicate:
+        if not skill.has_predicate and judge is None:
             success = self._judge(ctx)
         self.num_env_steps += ctx.steps
         self.episode_env_steps += ctx.steps
@@ -261,6 +309,26 @@ class OptionsEnv(gym.Env):
         success, _ = self.success_detector.detect(ctx.skill.name, ctx.before, self.library.text().to_prompt())
         return bool(success)
 
+    def _trajectory_judge(self, skill: Skill) -> TrajectoryJudgeLike | None:
+        """The judge that ends ``skill`` (``None`` for a skill with a predicate), built on first use."""
+        if skill.has_predicate:
+            return None
+        if self.judge is None:
+            if self.llm is None:
+                raise ConfigError(
+                    f"skill {skill.name!r} has no success predicate; pass judge= or llm= to OptionsEnv so that "
+                    "a trajectory judge can end it (termination_critic='judge')."
+                )
+            from mentor.critics import TrajectoryJudge
+
+            self.judge = TrajectoryJudge(self.llm)
+        return self.judge
+
+    def _judge_view(self) -> str:
+        """The text view a trajectory judge reads for one step: the env's feedback and the observation."""
+        text = self.library.text()
+        return "\n".join(part for part in (text.feedback, text.observation) if part)
+
     def _observation(self) -> dict[str, Any]:
         text = self.library.text().to_prompt()
         printable = "".join(ch if ch in string.printable else "?" for ch in text)
@@ -281,6 +349,11 @@ class OptionsEnv(gym.Env):
 
     def close(self) -> None:
         self.env.close()
+
+
+def _action_text(skill: Skill, action: Any) -> str:
+    """The action as the judge reads it: a text action as is, else the skill run."""
+    return action if isinstance(action, str) else f"{skill.name} (env action {action})"
 
 
 def _find_recorder(env: gym.Env) -> RecordEpisodeOutcome | None:

@@ -149,6 +149,8 @@ BENCH_AGENTS: dict[str, Callable[[], BenchAgent] | str] = {
     "llm-spring": "mentor.agents.zero_shot:SpringLLMBenchAgent",
     "ellm": "mentor.agents.ellm:ELLMBenchAgent",
     "hierarchical": "mentor.agents.hierarchical:HierarchicalBenchAgent",
+    "hierarchical-saycan": "mentor.agents.hierarchical:HierarchicalSayCanBenchAgent",
+    "hierarchical-sb3": "mentor.agents.hierarchical:HierarchicalSB3BenchAgent",
     "llm-ppo": "mentor.agents.llm_ppo:LLMPPOBenchAgent",
 }
 

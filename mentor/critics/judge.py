@@ -4,10 +4,15 @@ Two questions, both answered by scoring fixed continuations (no sampling):
 
 - :meth:`TrajectoryJudge.is_complete`: "Has the agent accomplished the mission?", " yes" against
   " no", calibrated like :class:`~mentor.critics.detector.SuccessDetector` (the same mission with
-  no steps taken is the reference), giving a verdict and a probability. The hierarchical agent uses
-  it for termination where a skill has no predicate.
+  no steps taken is the reference), giving a verdict and a probability. With
+  ``OptionsConfig(termination_critic="judge")`` (``-o hierarchical.termination_critic=judge``) the
+  options env, and so the hierarchical agent, asks it after every step of a skill that has no
+  predicate (a TextWorld command) and ends the skill once the probability reaches
+  ``judge_threshold``; by default a :class:`~mentor.critics.detector.SuccessDetector` judges such
+  skills instead.
 - :meth:`TrajectoryJudge.rate`: a rating from 0 to 9, the probability-weighted mean over the ten
-  digit answers (as in G-Eval), divided by 9. A reward loop may use it as a trajectory score.
+  digit answers (as in G-Eval), divided by 9. Nothing in mentor calls it yet; it is there for a
+  trajectory score.
 
 Example:
     >>> from mentor.llm.testing import ScriptedLLM

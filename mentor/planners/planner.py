@@ -26,6 +26,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from minigrid.core.constants import COLOR_NAMES, OBJECT_TO_IDX
+
+from mentor.envs.crafter import CRAFTER_ITEMS, CRAFTER_SEMANTIC_NAMES
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
 from mentor.llm.base import LLM, NORMALIZATIONS
@@ -41,6 +44,7 @@ __all__ = [
     "saycan_scores",
     "match_skill",
     "parse_plan",
+    "KEY_WORDS",
     "AffordanceFn",
 ]
 
@@ -54,6 +58,18 @@ _SYSTEM = (
     "skills, each copied from the skill list, and nothing else."
 )
 _ARTICLES = re.compile(r"\b(the|a|an)\b")
+
+#: Words that tell skills apart: MiniGrid colours and object types, Crafter materials, items and
+#: creatures, compass directions. A plan item is never matched to a skill whose key words differ.
+KEY_WORDS: frozenset[str] = frozenset(
+    [*COLOR_NAMES, *(o for o in OBJECT_TO_IDX if o not in ("unseen", "empty", "agent"))]
+    + [w for item in CRAFTER_ITEMS for w in item.split("_")]
+    + [n for n in CRAFTER_SEMANTIC_NAMES if n not in ("outside", "player")]
+    + ["north", "south", "east", "west"]
+)
+#: Words a plan item may add or drop without changing which skill it names.
+_FILLER = frozenset(("the", "a", "an", "some", "then", "first", "next", "now", "finally", "please", "step"))
+_ALIASES = {"wooden": "wood", "gray": "grey", "colour": "color"}
 
 
 @dataclass
@@ -73,7 +89,8 @@ class PlannerConfig:
         veto_below: planned steps whose affordance is below this are skipped (0: follow every plan step).
         few_shot: put the library's worked examples in the prompts (as chat turns for plans, as text for SayCan).
         history: most recent skill outcomes shown in the prompts.
-        match_cutoff: similarity (difflib ratio) an answer item needs to count as a skill name.
+        match_cutoff: similarity (difflib ratio) an answer item needs to count as a skill name with the
+            same key words (see :func:`match_skill`).
     """
 
     mode: str = "llm"
@@ -120,7 +137,8 @@ class PlannerStats:
     planned_steps: int = 0
     """Skills taken from LLM plans."""
     unknown_skills: int = 0
-    """Plan items that named no known skill (dropped)."""
+    """Plan items that named no offered skill (dropped); for a plan that fell back to SayCan, every
+    item of its last answer."""
     plan_fallbacks: int = 0
     """Plans that did not parse after the repair (SayCan decided instead)."""
     replans: int = 0
@@ -196,13 +214,35 @@ def _canonical(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text).split())
 
 
+def _word(word: str, vocabulary: frozenset[str]) -> str:
+    """``word`` with its alias applied and a plural ``-s``/``-es`` removed where that gives a known word."""
+    word = _ALIASES.get(word, word)
+    for suffix in ("es", "s"):
+        if word not in vocabulary and word.endswith(suffix) and word[: -len(suffix)] in vocabulary:
+            return word[: -len(suffix)]
+    return word
+
+
+def _words(canonical: str, vocabulary: frozenset[str]) -> frozenset[str]:
+    """The words of a canonical text that matter: singular, aliased, without filler."""
+    return frozenset(_word(w, vocabulary) for w in canonical.split() if w not in _FILLER)
+
+
 def match_skill(item: str, names: Sequence[str], cutoff: float = 0.75) -> str | None:
-    """The skill name a plan item means: exact, then without case/articles/punctuation, then the closest,
-    then the longest skill name the item mentions ("The first step is to pick up the red key.").
+    """The skill name a plan item means, or ``None``.
+
+    Tried in turn: exact; the same without case, articles and punctuation; the same words in any
+    order (plurals, "wooden" and filler words such as "then" or "first" aside); the closest name
+    (difflib ratio at least ``cutoff``) among those with the item's key words (:data:`KEY_WORDS`:
+    colours, objects, materials, directions); the longest skill name the item mentions ("The first
+    step is to pick up the red key."). An item is never mapped onto a skill whose key words differ:
+    "open the red door" does not become "open the green door".
 
     Example:
         >>> match_skill("Pick up red key.", ["pick up the red key", "open the red door"])
         'pick up the red key'
+        >>> match_skill("open red door", ["open the green door"]) is None
+        True
     """
     if item in names:
         return item
@@ -210,7 +250,13 @@ def match_skill(item: str, names: Sequence[str], cutoff: float = 0.75) -> str | 
     key = _canonical(re.sub(r"\(.*?\)", "", item))
     if key in canonical:
         return canonical[key]
-    close = difflib.get_close_matches(key, list(canonical), n=1, cutoff=cutoff)
+    vocabulary = KEY_WORDS.union(*(c.split() for c in canonical))
+    words = _words(key, vocabulary)
+    same_words = [c for c in canonical if _words(c, vocabulary) == words]
+    if len(same_words) == 1:
+        return canonical[same_words[0]]
+    same_keys = [c for c in canonical if _words(c, vocabulary) & KEY_WORDS == words & KEY_WORDS]
+    close = difflib.get_close_matches(key, same_keys, n=1, cutoff=cutoff)
     if close:
         return canonical[close[0]]
     mentioned = [c for c in canonical if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", key)]
@@ -359,7 +405,14 @@ class Planner:
         unknown: list[str] = []
 
         def parse(answer: str) -> list[str]:
-            matched, dropped = parse_plan(answer, names, self.config.match_cutoff)
+            try:
+                matched, dropped = parse_plan(answer, names, self.config.match_cutoff)
+            except ParseError:
+                try:  # no item named a skill: every item of the answer is unknown
+                    unknown[:] = parse_list(answer)
+                except ParseError:
+                    unknown[:] = []
+                raise
             unknown[:] = dropped
             return matched
 
@@ -373,10 +426,10 @@ class Planner:
             format_hint=hint,
             max_new_tokens=self.config.max_new_tokens,
         )
+        self.stats.unknown_skills += len(unknown)
         if matched is None:
             self.stats.plan_fallbacks += 1
             return []
-        self.stats.unknown_skills += len(unknown)
         by_name = {s.name: s for s in skills}
         return [by_name[n] for n in matched][: self.config.max_plan_length]
 

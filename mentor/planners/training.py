@@ -27,6 +27,7 @@ from mentor.planners.skills import SkillContext, SkillLibrary, make_skill_librar
 __all__ = ["TrainSkills"]
 
 _MAX_GOAL_TRIES = 50
+_MAX_SEED = 2**31 - 1
 
 
 class TrainSkills(gym.Env):
@@ -39,6 +40,10 @@ class TrainSkills(gym.Env):
         env_kwargs: keyword arguments for ``gym.make`` of every id.
         infeasible_share: probability that a skill episode runs an available but infeasible skill.
         infeasible_steps: steps after which such an episode ends.
+        seed_range: ``(low, high)``: the underlying episodes' env seeds are drawn from ``[low, high)``.
+        held_out_seeds: ``(low, high)``: seeds in ``[low, high)`` are never played (drawn again);
+            ``None``: none. The skill zoo holds out the evaluation seeds while it trains
+            (:data:`~mentor.planners.zoo.HELD_OUT_SEEDS`).
 
     Example:
         >>> env = TrainSkills(["mentor/BabyAI-UnlockPickup-v0"])
@@ -57,6 +62,8 @@ class TrainSkills(gym.Env):
         env_kwargs: dict[str, Any] | None = None,
         infeasible_share: float = 0.2,
         infeasible_steps: int = 8,
+        seed_range: tuple[int, int] = (0, _MAX_SEED),
+        held_out_seeds: tuple[int, int] | None = None,
     ):
         if not env_ids:
             raise ConfigError("TrainSkills needs at least one env id.")
@@ -64,6 +71,13 @@ class TrainSkills(gym.Env):
             raise ConfigError(f"infeasible_share ({infeasible_share}) must lie in [0, 1).")
         if infeasible_steps < 1:
             raise ConfigError(f"infeasible_steps ({infeasible_steps}) must be at least 1.")
+        low, high = seed_range
+        if not 0 <= low < high <= _MAX_SEED:
+            raise ConfigError(f"seed_range ({low}, {high}) must satisfy 0 <= low < high <= {_MAX_SEED}.")
+        if held_out_seeds is not None and held_out_seeds[0] <= low and high <= held_out_seeds[1]:
+            raise ConfigError(f"held_out_seeds {tuple(held_out_seeds)} cover all of seed_range ({low}, {high}).")
+        self.seed_range = (int(low), int(high))
+        self.held_out_seeds = tuple(held_out_seeds) if held_out_seeds is not None else None
         self.env_ids = list(env_ids)
         self.envs = [make_env(env_id, **(env_kwargs or {})) for env_id in self.env_ids]
         self.libraries: list[SkillLibrary] = [make_skill_library(e, i) for e, i in zip(self.envs, self.env_ids)]
@@ -95,9 +109,16 @@ class TrainSkills(gym.Env):
         """The library of the env being played now."""
         return self.libraries[self._index]
 
+    def _draw_seed(self) -> int:
+        """An env seed from ``seed_range``, outside ``held_out_seeds``."""
+        while True:
+            seed = int(self._rng.integers(*self.seed_range))
+            if self.held_out_seeds is None or not self.held_out_seeds[0] <= seed < self.held_out_seeds[1]:
+                return seed
+
     def _new_base_episode(self) -> None:
         self._index = int(self._rng.integers(len(self.envs)))
-        self._obs, info = self.envs[self._index].reset(seed=int(self._rng.integers(2**31 - 1)))
+        self._obs, info = self.envs[self._index].reset(seed=self._draw_seed())
         self.library.reset(self._obs, info)
         self._base_done = False
 

@@ -2,9 +2,11 @@
 
 ``train_skill_zoo`` trains one PPO policy in :class:`~mentor.planners.training.TrainSkills`
 (goal = skill kind and target, reward = the skill's predicate, time-discounted), then measures the
-success rate of every kind and skill on held-out seeds. A zoo run folder
-``runs/<date>-skills-<family>/`` holds ``model.zip``, ``zoo.json`` (family, env ids, env steps,
-success rates, snapshots), ``metrics.jsonl`` (the env's own episodes and every skill episode),
+success rate of every kind and skill on held-out seeds of their own (:data:`SKILL_EVAL_SEED_RANGE`:
+neither training nor the final evaluation of an agent, at ``EVAL_SEED_OFFSET + i``, plays them).
+The env steps of these measuring runs count in the zoo's :attr:`SkillZoo.num_env_steps`, and so in
+the budget of an agent that uses it. A zoo run folder ``runs/<date>-skills-<family>/`` holds
+``model.zip``, ``zoo.json`` (family, env ids, training and evaluation env steps, success rates, snapshots), ``metrics.jsonl`` (the env's own episodes and every skill episode),
 TensorBoard logs, resumable checkpoints and, if asked, ``snapshots/model-<steps>.zip``.
 
 :class:`SkillZoo` is the :class:`~mentor.planners.skills.SkillPolicy` built from such a folder:
@@ -37,9 +39,23 @@ from mentor.planners.skills import Skill, library_class
 from mentor.planners.training import TrainSkills
 from mentor.runs import RunDir
 
-__all__ = ["SkillZooConfig", "SkillZoo", "train_skill_zoo", "evaluate_skills", "zoo_run_name", "ZOO_FILE"]
+__all__ = [
+    "SkillZooConfig",
+    "SkillZoo",
+    "train_skill_zoo",
+    "evaluate_skills",
+    "zoo_run_name",
+    "ZOO_FILE",
+    "SKILL_EVAL_SEED_RANGE",
+    "HELD_OUT_SEEDS",
+]
 
 ZOO_FILE = "zoo.json"
+#: Env seeds of skill-evaluation runs, drawn from ``[low, high)``: above the final evaluation's
+#: (``EVAL_SEED_OFFSET + i``, fewer than a million episodes).
+SKILL_EVAL_SEED_RANGE: tuple[int, int] = (2 * EVAL_SEED_OFFSET, 3 * EVAL_SEED_OFFSET)
+#: Env seeds skill training never plays: the final evaluation's and skill evaluation's.
+HELD_OUT_SEEDS: tuple[int, int] = (EVAL_SEED_OFFSET, SKILL_EVAL_SEED_RANGE[1])
 _NOT_FOR_SKILLS = ("env_wrapper", "n_timesteps", "normalize")
 
 
@@ -62,7 +78,10 @@ class SkillZooConfig:
             (its ``env_wrapper``, ``normalize`` and ``n_timesteps`` do not apply to skills).
         infeasible_share: share of skill episodes that run an available but infeasible skill (see
             :class:`~mentor.planners.training.TrainSkills`), so the value function learns affordances.
-        eval_episodes: skill runs on held-out seeds that measure the success rates (0: none).
+        eval_episodes: skill runs on held-out seeds that measure the success rates (0: none); their
+            env steps count in the zoo's ``num_env_steps``.
+        max_env_steps: most env steps of training and skill evaluation together: the evaluation
+            stops once they are spent (a run cut short is not counted). ``None``: no cap.
         snapshot_steps: also keep the model as it was at these env steps (for learning curves).
         checkpoint_freq: env steps between resumable checkpoints.
         device: torch device of the model.
@@ -80,6 +99,7 @@ class SkillZooConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     infeasible_share: float = 0.2
     eval_episodes: int = 300
+    max_env_steps: int | None = None
     snapshot_steps: list[int] = field(default_factory=list)
     checkpoint_freq: int = 50_000
     device: str = "cpu"
@@ -109,6 +129,10 @@ class SkillZooConfig:
             raise ConfigError(f"infeasible_share ({self.infeasible_share}) must lie in [0, 1).")
         if self.eval_episodes < 0:
             raise ConfigError(f"eval_episodes ({self.eval_episodes}) must be >= 0.")
+        if self.max_env_steps is not None and self.max_env_steps < self.total_timesteps:
+            raise ConfigError(
+                f"max_env_steps ({self.max_env_steps}) must be at least total_timesteps ({self.total_timesteps})."
+            )
         if self.checkpoint_freq <= 0:
             raise ConfigError(f"checkpoint_freq ({self.checkpoint_freq}) must be positive.")
         if self.num_threads is not None and self.num_threads < 1:
@@ -162,6 +186,19 @@ class SkillZoo:
         """Env steps the skills were trained for."""
         return int(self.info["num_timesteps"])
 
+    @property
+    def eval_env_steps(self) -> int:
+        """Env steps of the runs that measured the success rates (0 if none)."""
+        if "eval_env_steps" in self.info:
+            return int(self.info["eval_env_steps"])
+        runs = self.info.get("success_rates", {}).get("by_skill", {}).values()  # zoo.json of older zoos
+        return round(sum(r["runs"] * r["mean_steps"] for r in runs))
+
+    @property
+    def num_env_steps(self) -> int:
+        """Every env step the zoo took: training plus skill evaluation."""
+        return self.num_timesteps + self.eval_env_steps
+
     def act(self, skill: Skill, features: np.ndarray) -> Any:
         action, _ = self.model.predict(features, deterministic=self.deterministic)
         return int(action)
@@ -187,6 +224,8 @@ class SkillZoo:
     ) -> SkillZoo:
         """The zoo of a run folder; ``snapshot`` picks the model kept at that many env steps.
 
+        A snapshot was never measured: it has no success rates and took ``snapshot`` env steps.
+
         Raises:
             ConfigError: the folder holds no finished zoo, or no such snapshot.
         """
@@ -200,7 +239,8 @@ class SkillZoo:
             if not model_path.exists():
                 kept = sorted(int(p.stem.split("-")[1]) for p in (path / "snapshots").glob("model-*.zip"))
                 raise ConfigError(f"zoo {path} kept no snapshot at {snapshot} steps; it has {kept}.")
-            info = {**info, "num_timesteps": snapshot}
+            info = {k: v for k, v in info.items() if k != "success_rates"}
+            info.update(num_timesteps=snapshot, eval_env_steps=0)
         return cls(PPO.load(model_path, device=device), info, path, deterministic)
 
     @classmethod
@@ -242,7 +282,11 @@ class _SaveSnapshots(BaseCallback):
 def _make_vec_env(config: SkillZooConfig, seed: int) -> DummyVecEnv:
     def thunk(i: int) -> Any:
         return lambda: TrainSkills(
-            config.env_ids, seed=seed + 1000 * i, kinds=config.kinds, infeasible_share=config.infeasible_share
+            config.env_ids,
+            seed=seed + 1000 * i,
+            kinds=config.kinds,
+            infeasible_share=config.infeasible_share,
+            held_out_seeds=HELD_OUT_SEEDS,
         )
 
     return DummyVecEnv([thunk(i) for i in range(config.n_envs)])
@@ -312,8 +356,11 @@ def train_skill_zoo(config: SkillZooConfig, run: RunDir | None = None, resume: b
         "snapshots": sorted(int(p.stem.split("-")[1]) for p in (run.path / "snapshots").glob("model-*.zip")),
     }
     zoo = SkillZoo(model, info, run.path)
+    info["eval_env_steps"] = 0
     if config.eval_episodes:
-        info["success_rates"] = evaluate_skills(zoo, config.env_ids, config.eval_episodes, kinds=config.kinds)
+        cap = None if config.max_env_steps is None else max(0, config.max_env_steps - info["num_timesteps"])
+        rates = evaluate_skills(zoo, config.env_ids, config.eval_episodes, kinds=config.kinds, max_env_steps=cap)
+        info["success_rates"], info["eval_env_steps"] = rates, rates["env_steps"]
     run.write_json(ZOO_FILE, info)
     return zoo
 
@@ -322,19 +369,36 @@ def evaluate_skills(
     zoo: SkillZoo,
     env_ids: Sequence[str],
     episodes: int,
-    seed: int = EVAL_SEED_OFFSET,
+    seed: int = SKILL_EVAL_SEED_RANGE[0],
     kinds: Sequence[str] | None = None,
+    max_env_steps: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``episodes`` skill episodes on held-out seeds; success rate and mean steps per kind and per skill."""
-    env = TrainSkills(env_ids, seed=seed, kinds=kinds, infeasible_share=0.0)
+    """Run ``episodes`` skill episodes on held-out seeds; success rate and mean steps per kind and per skill.
+
+    Args:
+        zoo: the skills.
+        env_ids: the envs they run in.
+        episodes: skill runs.
+        seed: seed of the skill choice; the env seeds come from :data:`SKILL_EVAL_SEED_RANGE`.
+        kinds: measure only these kinds (``None``: all).
+        max_env_steps: stop once this many env steps are taken, leaving out the run cut short (``None``: no cap).
+
+    Returns:
+        ``episodes`` (the runs measured), ``env_steps`` (all taken), ``by_kind`` and ``by_skill``.
+    """
+    env = TrainSkills(env_ids, seed=seed, kinds=kinds, infeasible_share=0.0, seed_range=SKILL_EVAL_SEED_RANGE)
     runs: dict[str, list[tuple[bool, int]]] = defaultdict(list)
     kind_of: dict[str, str] = {}
+    steps, measured = 0, 0
+    cap = max_env_steps if max_env_steps is not None else float("inf")
     obs, info = env.reset(seed=seed)
-    for _ in range(episodes):
+    while measured < episodes and steps < cap:
         skill = env.library.skill(info["skill"])
-        while True:
+        while steps < cap:
             obs, _, terminated, truncated, step_info = env.step(zoo.act(skill, obs))
+            steps += 1
             if terminated or truncated:
+                measured += 1
                 outcome = step_info["skill_outcome"]
                 runs[outcome["skill"]].append((outcome["success"], outcome["steps"]))
                 kind_of[outcome["skill"]] = outcome["skill_kind"]
@@ -353,7 +417,8 @@ def evaluate_skills(
     for name, results in runs.items():
         by_kind[kind_of[name]] += results
     return {
-        "episodes": episodes,
+        "episodes": measured,
+        "env_steps": steps,
         "deterministic": zoo.deterministic,
         "by_kind": {k: summary(v) for k, v in sorted(by_kind.items())},
         "by_skill": {k: summary(v) for k, v in sorted(runs.items())},

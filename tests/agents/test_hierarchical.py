@@ -7,10 +7,12 @@ from mentor.agents.hierarchical import (
     HierarchicalAgent,
     HierarchicalBenchAgent,
     HierarchicalConfig,
+    HierarchicalSayCanBenchAgent,
+    HierarchicalSB3BenchAgent,
     find_zoo,
     run_hierarchical_demo,
 )
-from mentor.benchmarks.agents import CellJob
+from mentor.benchmarks.agents import CellJob, make_bench_agent
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm import make_llm
 from mentor.llm.testing import ScriptedLLM
@@ -55,7 +57,8 @@ def test_saycan_planner_uses_the_llm_scores(tmp_path, zoo_dir):
     assert first["skill"] == "explore" and first["by"] == "saycan"
     assert result["planner_stats"]["saycan_decisions"] >= 2 and result["planner_stats"]["plans"] == 0
     assert result["llm_calls_per_episode"] > 0 and llm.requests == []
-    assert result["env_steps"] == agent.zoo.num_timesteps
+    assert result["env_steps"] == agent.zoo.num_env_steps == agent.zoo.num_timesteps + agent.zoo.eval_env_steps
+    assert agent.zoo.eval_env_steps > 0  # the zoo's skill-evaluation runs are counted too
 
 
 @pytest.mark.parametrize("affordance", ["value", "success_rate"])
@@ -73,7 +76,7 @@ def test_sb3_high_level_trains_within_its_env_step_budget(tmp_path, zoo_dir):
     agent = _agent(tmp_path, zoo_dir, planner="sb3", high_level_timesteps=300)
     spent = agent.train()
     assert 300 <= agent.high_level_steps < 300 + 4 * 64 * 40
-    assert spent == agent.zoo.num_timesteps + agent.high_level_steps
+    assert spent == agent.zoo.num_env_steps + agent.high_level_steps
     assert (agent.run.path / "high_level.zip").exists()
     result = agent.evaluate(1)
     assert result["llm_calls_per_episode"] == 0 and result["episode_runs"][0]["trace"][0]["by"] == "sb3"
@@ -119,6 +122,9 @@ def test_find_zoo_also_finds_zoos_trained_inside_agent_runs(tmp_path):
         ({"skill_timesteps": 0}, r"skill_timesteps \(0\)", ConfigError),
         ({"n_eval_episodes": -1}, r"n_eval_episodes \(-1\)", ConfigError),
         ({"max_options": 0}, r"max_options \(0\)", ConfigError),
+        ({"skill_eval_steps": -1}, r"skill_eval_steps \(-1\) must be >= 0", ConfigError),
+        ({"termination_critic": "oracle"}, "termination_critic 'oracle' is not one of detector, judge", ConfigError),
+        ({"judge_threshold": 0.0}, r"judge_threshold \(0.0\) must lie strictly between 0 and 1", ConfigError),
         ({"env_id": "mentor/Hopper-v5"}, "Unknown skill library for family 'mujoco'", UnknownComponentError),
     ],
 )
@@ -156,6 +162,65 @@ def test_bench_agent_counts_skill_training_in_the_budget(tmp_path):
     assert json.loads((tmp_path / "cell" / "eval.json").read_text())["episodes"] == 1
     usage = json.loads((tmp_path / "cell" / "llm_usage.json").read_text())
     assert usage["calls"] >= 1
+
+
+def test_the_termination_critic_option_reaches_the_options_env(tmp_path, zoo_dir):
+    from mentor.cli import _parse_agent_options
+
+    options = _parse_agent_options(["hierarchical.termination_critic=judge", "hierarchical.judge_threshold=0.8"])
+    agent = _agent(tmp_path, zoo_dir, ScriptedLLM(), **options["hierarchical"])
+    config = agent.make_options_env().config
+    assert config.termination_critic == "judge" and config.judge_threshold == 0.8
+    assert HierarchicalConfig(LEVEL).options_config().termination_critic == "detector"
+
+
+def _job(tmp_path, agent, budget, **options):
+    options = {"skill_hyperparams": TINY, "skill_eval_episodes": 50, "max_options": 2, **options}
+    return CellJob(agent, LEVEL, 0, budget, 1, str(tmp_path / "cell"), options, llm="transformers:tiny")
+
+
+def _cell_steps(tmp_path):
+    cell = json.loads((tmp_path / "cell" / "cell.json").read_text())
+    zoo = json.loads((tmp_path / "cell" / "skills" / "zoo.json").read_text())
+    high = tmp_path / "cell" / "high_level.json"
+    high_steps = json.loads(high.read_text())["env_steps"] if high.exists() else 0
+    return cell["env_steps"], zoo["num_timesteps"], zoo["eval_env_steps"], high_steps
+
+
+def test_bench_agent_counts_skill_evaluation_inside_the_budget(tmp_path):
+    make_bench_agent("hierarchical-saycan").run(_job(tmp_path, "hierarchical-saycan", 400))
+    env_steps, trained, measured, high = _cell_steps(tmp_path)
+    # 380 steps for skills (5% kept for measuring them), trained in 64-step rollouts: 384, then 16 measuring
+    assert (trained, measured, high) == (384, 16, 0)
+    assert env_steps == trained + measured == 400
+
+
+def test_sb3_bench_agent_trains_its_high_level_inside_the_budget(tmp_path):
+    make_bench_agent("hierarchical-sb3").run(_job(tmp_path, "hierarchical-sb3", 640))
+    env_steps, trained, measured, high = _cell_steps(tmp_path)
+    assert trained + measured <= 640 - int(0.3 * 640) + 64  # skills get 70% (one rollout over at most)
+    assert env_steps == trained + measured + high
+    assert 640 <= env_steps < 640 + 4 * 64  # the high level stops within one step of its four options envs
+
+
+def test_bench_agent_names_fix_the_planner(tmp_path):
+    assert make_bench_agent("hierarchical").planner is None
+    assert isinstance(make_bench_agent("hierarchical-saycan"), HierarchicalSayCanBenchAgent)
+    assert make_bench_agent("hierarchical-saycan").planner == "saycan"
+    assert isinstance(make_bench_agent("hierarchical-sb3"), HierarchicalSB3BenchAgent)
+    assert make_bench_agent("hierarchical-sb3").planner == "sb3"
+    job = _job(tmp_path, "hierarchical-saycan", 64, planner="llm")
+    with pytest.raises(ConfigError, match=r"'hierarchical-saycan' always runs the 'saycan' high level.*\('llm'\)"):
+        make_bench_agent("hierarchical-saycan").run(job)
+
+
+def test_bench_agent_rejects_budget_shares_that_leave_no_skill_training(tmp_path):
+    job = _job(tmp_path, "hierarchical-sb3", 100, high_level_fraction=0.9, skill_eval_fraction=0.5)
+    with pytest.raises(ConfigError, match=r"budget \(100\) leaves no env step for skill training"):
+        make_bench_agent("hierarchical-sb3").run(job)
+    job = _job(tmp_path, "hierarchical", 100, skill_eval_fraction=1.0)
+    with pytest.raises(ConfigError, match=r"skill_eval_fraction \(1.0\) must lie in \[0, 1\)"):
+        HierarchicalBenchAgent().run(job)
 
 
 def test_bench_agent_rejects_a_bad_high_level_fraction(tmp_path):

@@ -7,7 +7,7 @@ import mentor.envs as me
 from mentor.agents.options import OptionsConfig, OptionsEnv
 from mentor.envs.text_view import TextObservation, TextView
 from mentor.errors import ConfigError, InvalidActionError
-from mentor.planners.skills import RandomSkillPolicy
+from mentor.planners.skills import RandomSkillPolicy, Skill
 from mentor.planners.textworld_skills import TextWorldSkillLibrary
 
 LEVEL = "mentor/BabyAI-UnlockPickup-v0"
@@ -133,6 +133,8 @@ def test_step_rejects_actions_outside_the_space():
         ({"max_options": 0}, r"max_options \(0\)"),
         ({"max_available": 0}, r"max_available \(0\)"),
         ({"max_text_length": 4}, r"max_text_length \(4\)"),
+        ({"termination_critic": "oracle"}, "termination_critic 'oracle' is not one of detector, judge"),
+        ({"judge_threshold": 1.0}, r"judge_threshold \(1.0\) must lie strictly between 0 and 1"),
     ],
 )
 def test_options_config_rejects_bad_values(kwargs, match):
@@ -216,6 +218,90 @@ def test_the_default_detector_is_mentor_critics_success_detector():
     _, _, _, _, info = options.step_skill("open fridge")
     assert isinstance(options.success_detector, critics.SuccessDetector)
     assert isinstance(info["skill_success"], bool)
+
+
+# ---- or, with termination_critic="judge", by a trajectory judge after every step
+
+
+def _judge_llm():
+    """Leans "yes" only once the trajectory shows the open fridge (the no-step reference leans "no")."""
+    from mentor.llm.testing import ScriptedLLM
+
+    def scorer(prompt, answer):
+        if answer == " yes":
+            return 0.0 if "The fridge is open." in prompt else -5.0
+        return -1.0
+
+    return ScriptedLLM(scorer=scorer)
+
+
+def test_the_judge_ends_predicate_less_skills_from_their_trajectory():
+    from mentor.critics import TrajectoryJudge
+
+    env, library = _text_game()
+    detector = ScriptedDetector(True)
+    config = OptionsConfig(termination_critic="judge", judge_threshold=0.9)
+    llm = _judge_llm()
+    options = OptionsEnv(env, FixedPolicy(None), config, library=library, success_detector=detector, llm=llm)
+    options.reset()
+    _, _, _, _, info = options.step_skill("look")
+    assert not info["skill_success"] and info["timed_out"] and info["skill_steps"] == 1
+    _, _, _, _, info = options.step_skill("open fridge")
+    assert info["skill_success"] and info["skill_steps"] == 1
+    assert isinstance(options.judge, TrajectoryJudge) and detector.calls == []
+    assert llm.requests == [] and llm.usage.calls > 0  # the judge scores answers, it never generates
+    _, probability = options.judge.is_complete("open fridge", ["", ("open fridge", "The fridge is open.")])
+    assert probability > 0.9
+
+
+class _SlowCommands(TextWorldSkillLibrary):
+    """Commands that may take up to three steps (the judge ends them early)."""
+
+    def available(self):
+        return [Skill(s.name, s.kind, (), max_steps=3, has_predicate=False) for s in super().available()]
+
+
+class ScriptedJudge:
+    def __init__(self, probabilities):
+        self.probabilities, self.calls = list(probabilities), []
+
+    def is_complete(self, mission, trajectory):
+        self.calls.append((mission, list(trajectory)))
+        probability = self.probabilities.pop(0)
+        return probability >= 0.5, probability
+
+
+def test_the_judge_reads_the_trajectory_so_far_and_stops_the_skill_once_it_is_complete():
+    env = _GameView(_Game())
+    judge = ScriptedJudge([0.2, 0.8, 0.1, 0.1, 0.1])
+    config = OptionsConfig(termination_critic="judge", judge_threshold=0.7)
+    options = OptionsEnv(env, FixedPolicy(None), config, library=_SlowCommands(env), judge=judge)
+    options.reset()
+    _, _, _, _, info = options.step_skill("look")
+    assert info["skill_success"] and info["skill_steps"] == 2 and not info["timed_out"]
+    assert judge.calls[-1] == ("look", ["", ("look", ""), ("look", "")])
+    _, _, _, _, info = options.step_skill("look")
+    assert not info["skill_success"] and info["skill_steps"] == 3 and info["timed_out"]
+    assert options.num_env_steps == 5 and len(judge.calls) == 5
+
+
+def test_the_judge_is_not_asked_about_skills_with_a_predicate():
+    judge = ScriptedJudge([])
+    options = OptionsEnv(
+        me.make(LEVEL), FixedPolicy(TURN_RIGHT), OptionsConfig(termination_critic="judge"), judge=judge
+    )
+    options.reset(seed=0)
+    _, _, _, _, info = options.step_skill("go to the green key")
+    assert info["skill_success"] and judge.calls == []
+
+
+def test_the_judge_needs_a_judge_or_an_llm_before_any_step():
+    env, library = _text_game()
+    options = OptionsEnv(env, FixedPolicy(None), OptionsConfig(termination_critic="judge"), library=library)
+    options.reset()
+    with pytest.raises(ConfigError, match="has no success predicate; pass judge= or llm= to OptionsEnv"):
+        options.step_skill("open fridge")
+    assert options.num_env_steps == 0 and not env.unwrapped.opened
 
 
 def test_random_skill_policy_is_seeded():

@@ -51,6 +51,61 @@ def test_match_skill_rejects_far_items_and_finds_mentioned_names():
     assert match_skill("The first step is to pick up the red key ring.", names) == "pick up the red key ring"
 
 
+MINIGRID_NAMES = ["pick up the red key", "open the red door", "go to the blue box", "explore"]
+CRAFTER_NAMES = ["collect wood", "collect stone", "make wood pickaxe", "make stone pickaxe", "drink water"]
+
+
+@pytest.mark.parametrize(
+    "item,names",
+    [
+        ("open red door", ["open the green door"]),  # difflib ratio 0.857
+        ("open the green door", MINIGRID_NAMES),
+        ("pick up the red ball", MINIGRID_NAMES),
+        ("go to the grey box", MINIGRID_NAMES),
+        ("pick up the keys", MINIGRID_NAMES),  # which key?
+        ("collect iron", CRAFTER_NAMES),
+        ("make iron pickaxe", CRAFTER_NAMES),
+        ("make stone sword", CRAFTER_NAMES),
+        ("go west", ["go east", "look"]),
+    ],
+)
+def test_match_skill_never_maps_onto_a_skill_with_other_colour_object_or_material_words(item, names):
+    assert match_skill(item, names) is None
+
+
+@pytest.mark.parametrize(
+    "item,names,expected",
+    [
+        ("Open the RED door!", MINIGRID_NAMES, "open the red door"),
+        ("then open red door", MINIGRID_NAMES, "open the red door"),
+        ("door red open", MINIGRID_NAMES, "open the red door"),
+        ("pick up red keys", MINIGRID_NAMES, "pick up the red key"),
+        ("go to the blue boxes", MINIGRID_NAMES, "go to the blue box"),
+        ("pik up the red key", MINIGRID_NAMES, "pick up the red key"),
+        ("make a wooden pickaxe", CRAFTER_NAMES, "make wood pickaxe"),
+        ("collect some woods", CRAFTER_NAMES, "collect wood"),
+        ("craft wood pickaxe", CRAFTER_NAMES, "make wood pickaxe"),
+    ],
+)
+def test_match_skill_tolerates_case_articles_plurals_filler_and_word_order(item, names, expected):
+    assert match_skill(item, names) == expected
+
+
+def test_parse_plan_drops_an_item_naming_an_offered_skill_with_another_colour():
+    names = ["pick up the red key", "open the green door"]
+    assert parse_plan("1. pick up the red key\n2. open the red door", names) == (
+        ["pick up the red key"],
+        ["open the red door"],
+    )
+
+
+def test_a_plan_that_falls_back_to_saycan_counts_its_unknown_items():
+    llm = ScriptedLLM(["1. fly\n2. swim", "1. open the green door\n2. dance\n3. sing"])
+    planner = Planner(llm)
+    assert planner.plan(TEXT, SKILLS) == []
+    assert planner.stats.plan_fallbacks == 1 and planner.stats.unknown_skills == 3
+
+
 def test_parse_plan_keeps_each_skill_once():
     assert parse_plan("1. explore\n2. explore\n3. drop", ["explore", "drop"]) == (["explore", "drop"], [])
 

@@ -96,8 +96,22 @@ def test_env_outcome_is_passed_through_when_the_env_episode_ends():
         ({"env_ids": [LEVEL], "kinds": ["fly"]}, r"kinds \['fly'\] are not skill kinds of minigrid"),
         ({"env_ids": [LEVEL], "infeasible_share": 1.0}, r"infeasible_share \(1.0\)"),
         ({"env_ids": [LEVEL], "infeasible_steps": 0}, r"infeasible_steps \(0\)"),
+        ({"env_ids": [LEVEL], "seed_range": (5, 5)}, r"seed_range \(5, 5\) must satisfy 0 <= low < high"),
+        (
+            {"env_ids": [LEVEL], "seed_range": (5, 9), "held_out_seeds": (0, 10)},
+            r"held_out_seeds \(0, 10\) cover all of seed_range \(5, 9\)",
+        ),
     ],
 )
 def test_train_skills_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         TrainSkills(**kwargs)
+
+
+def test_env_seeds_come_from_the_seed_range_outside_the_held_out_seeds():
+    env = TrainSkills([LEVEL], seed=0, seed_range=(10, 20), held_out_seeds=(10, 19))
+    assert {env._draw_seed() for _ in range(20)} == {19}
+    env = TrainSkills([LEVEL], seed=0, seed_range=(100, 200))
+    env.reset(seed=0)
+    seeds = {env._draw_seed() for _ in range(50)}
+    assert min(seeds) >= 100 and max(seeds) < 200 and len(seeds) > 10

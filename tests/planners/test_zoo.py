@@ -3,10 +3,19 @@ import json
 import numpy as np
 import pytest
 
+from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET
 from mentor.errors import ConfigError
 from mentor.planners.skills import Skill
 from mentor.planners.training import TrainSkills
-from mentor.planners.zoo import SkillZoo, SkillZooConfig, evaluate_skills, train_skill_zoo
+from mentor.planners.zoo import (
+    HELD_OUT_SEEDS,
+    SKILL_EVAL_SEED_RANGE,
+    SkillZoo,
+    SkillZooConfig,
+    _make_vec_env,
+    evaluate_skills,
+    train_skill_zoo,
+)
 from mentor.runs import RunDir
 
 LEVEL = "mentor/BabyAI-UnlockPickup-v0"
@@ -38,6 +47,10 @@ def test_config_takes_the_zoo_entry_without_the_flat_wrapper():
         ({"env_ids": [LEVEL], "num_threads": 0}, r"num_threads \(0\)"),
         ({"env_ids": [LEVEL], "infeasible_share": 1.5}, r"infeasible_share \(1.5\)"),
         ({"env_ids": [LEVEL], "snapshot_steps": [0]}, r"snapshot_steps \[0\]"),
+        (
+            {"env_ids": [LEVEL], "total_timesteps": 100, "max_env_steps": 99},
+            r"max_env_steps \(99\) must be at least total_timesteps \(100\)",
+        ),
         ({"env_ids": [LEVEL], "hyperparams": {"n_step": 8}}, "Did you mean 'n_steps'"),
     ],
 )
@@ -59,6 +72,13 @@ def test_train_save_load_and_measure(tmp_path):
     loaded = SkillZoo.load(run.path)
     snapshot = SkillZoo.load(run.path, snapshot=64)
     assert snapshot.num_timesteps == 64 and loaded.num_timesteps == info["num_timesteps"]
+    assert (
+        info["eval_env_steps"]
+        == rates["env_steps"]
+        == round(sum(v["runs"] * v["mean_steps"] for v in rates["by_skill"].values()))
+    )
+    assert loaded.num_env_steps == info["num_timesteps"] + info["eval_env_steps"] > info["num_timesteps"]
+    assert snapshot.num_env_steps == 64 and "success_rates" not in snapshot.info  # a snapshot was never measured
     env = TrainSkills([LEVEL], seed=0)
     obs, info_ = env.reset(seed=0)
     skill = env.library.skill(info_["skill"])
@@ -122,3 +142,49 @@ def test_skill_training_makes_skills_succeed_more_often(tmp_path):
     after = evaluate_skills(trained, [LEVEL], 150, kinds=config.kinds)
     rate = lambda r: np.mean([v["success_rate"] for v in r["by_kind"].values()])  # noqa: E731
     assert rate(after) > rate(before) + 0.2, (before["by_kind"], after["by_kind"])
+
+
+class _Turner:
+    """A stand-in zoo that always turns left."""
+
+    deterministic = True
+
+    def act(self, skill, features):
+        return 0
+
+
+def test_skill_evaluation_plays_seeds_that_neither_training_nor_the_final_evaluation_plays(monkeypatch):
+    from mentor.planners import training
+
+    played = []
+    draw = training.TrainSkills._draw_seed
+    monkeypatch.setattr(training.TrainSkills, "_draw_seed", lambda self: played.append(draw(self)) or played[-1])
+    rates = evaluate_skills(_Turner(), [LEVEL], 6)
+    low, high = SKILL_EVAL_SEED_RANGE
+    assert played and all(low <= seed < high for seed in played)
+    assert EVAL_SEED_OFFSET + 10_000 <= low and HELD_OUT_SEEDS == (EVAL_SEED_OFFSET, high)
+    assert rates["episodes"] == 6 and rates["env_steps"] == sum(
+        v["runs"] * v["mean_steps"] for v in rates["by_skill"].values()
+    )
+    assert all(env.held_out_seeds == HELD_OUT_SEEDS for env in _make_vec_env(_config(), 0).envs)
+
+
+def test_skill_evaluation_stops_at_its_env_step_cap():
+    rates = evaluate_skills(_Turner(), [LEVEL], 100, max_env_steps=30)
+    assert rates["env_steps"] == 30
+    measured = sum(v["runs"] for v in rates["by_skill"].values())
+    assert rates["episodes"] == measured < 100
+    assert sum(v["runs"] * v["mean_steps"] for v in rates["by_skill"].values()) <= 30
+
+
+def test_training_and_skill_evaluation_share_max_env_steps(tmp_path):
+    run = RunDir.create("skills-minigrid", tmp_path)
+    zoo = train_skill_zoo(_config(steps=64, eval_episodes=50, max_env_steps=100), run)
+    assert zoo.num_timesteps == 64 and zoo.eval_env_steps == 36 and zoo.num_env_steps == 100
+    assert json.loads((run.path / "zoo.json").read_text())["eval_env_steps"] == 36
+
+
+def test_older_zoos_count_their_evaluation_steps_from_the_success_rates():
+    rates = {"by_skill": {"explore": {"runs": 3, "mean_steps": 10.0}, "drop": {"runs": 2, "mean_steps": 1.5}}}
+    zoo = SkillZoo(model=None, info={"num_timesteps": 100, "success_rates": rates})
+    assert zoo.eval_env_steps == 33 and zoo.num_env_steps == 133
