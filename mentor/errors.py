@@ -12,6 +12,7 @@ __all__ = [
     "InvalidActionError",
     "RewardCodeError",
     "MissingDependencyError",
+    "RolloutWorkerError",
     "LLMError",
     "LLMUnavailableError",
     "LLMCapabilityError",
@@ -79,6 +80,10 @@ class MissingDependencyError(MentorError, ImportError):
             f"{purpose} needs the optional package {package!r}: "
             f"pip install 'mentor[{extra}]' (or `make install EXTRAS=test,{extra}`)."
         )
+
+
+class RolloutWorkerError(MentorError, RuntimeError):
+    """A rollout worker (the process stepping some of a vector env's envs) died; the message names it."""
 
 
 class LLMError(MentorError):

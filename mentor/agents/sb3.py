@@ -34,6 +34,7 @@ from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.envs import family_of
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError
+from mentor.executors import ExecutorConfig, make_executor
 from mentor.runs import RunDir
 
 __all__ = ["SB3Config", "SB3Agent"]
@@ -57,6 +58,10 @@ class SB3Config:
             Crafter (as its paper evaluates, a greedy Crafter policy repeats one action) and is greedy elsewhere.
         device: torch device for the policy (``auto``, ``cpu``, ``cuda``).
         progress_bar: show a progress bar while training.
+        rollout_executor: where the training envs step: ``sequential`` (``DummyVecEnv``), ``process``
+            (``SubprocVecEnv``, one spawned process per env) or ``ray`` (:class:`~mentor.executors.RayVecEnv`,
+            the envs spread over ``num_workers`` actors); ``None`` steps them in this process (``DummyVecEnv``).
+            Evaluation and :meth:`SB3Agent.load` always step in this process.
         resolved_hyperparams: derived, the zoo entry merged with the overrides.
     """
 
@@ -72,9 +77,12 @@ class SB3Config:
     deterministic_eval: bool | None = None
     device: str = "auto"
     progress_bar: bool = True
+    rollout_executor: ExecutorConfig | None = None
     resolved_hyperparams: dict[str, Any] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.rollout_executor, dict):  # read back from config.yaml
+            self.rollout_executor = ExecutorConfig(**self.rollout_executor)
         algo_class(self.algo)
         family = family_of(self.env_id)
         if self.deterministic_eval is None:
@@ -121,14 +129,15 @@ class SB3Agent:
 
     # ---- environments
     def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
-        """Vectorised training envs with the zoo ``env_wrapper`` (no normalisation)."""
+        """Vectorised training envs with the zoo ``env_wrapper`` (no normalisation), stepped by ``config.rollout_executor``."""
+        executor = self.config.rollout_executor
         return make_vec_env(
             functools.partial(make_env, self.config.env_id),
             n_envs=n_envs,
             seed=seed,
             env_kwargs=self.config.env_kwargs,
             wrapper_class=make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper")),
-            vec_env_cls=DummyVecEnv,
+            vec_env_cls=DummyVecEnv if executor is None else make_executor(executor).make_vec_env,
         )
 
     def make_eval_env(self) -> gym.Env:
@@ -159,25 +168,31 @@ class SB3Agent:
                 self.run.truncate_metrics(0)
             self.run.write_config({"agent": "sb3", **cfg.to_dict()})
             self.model = self._build_model()
-        remaining = cfg.total_timesteps - self.model.num_timesteps
-        if remaining > 0:
-            callbacks = CallbackList(
-                [LogEpisodeOutcomes(self.run), SaveResumableCheckpoint(self.run, cfg.checkpoint_freq)]
-            )
-            start = time.perf_counter()
-            self.model.learn(
-                total_timesteps=remaining,
-                callback=callbacks,
-                reset_num_timesteps=False,
-                tb_log_name="sb3",
-                progress_bar=cfg.progress_bar,
-            )
-            self.run.append_metrics(
-                {"kind": "train", "step": self.model.num_timesteps, "seconds": time.perf_counter() - start}
-            )
-            save_checkpoint(self.model, self.run)
-        self.save(self.run.path)
+        try:
+            self._learn(cfg.total_timesteps - self.model.num_timesteps)
+            self.save(self.run.path)
+        finally:
+            if cfg.rollout_executor is not None:
+                self.model.get_env().close()  # ends the rollout workers (processes, Ray actors)
         return self.model
+
+    def _learn(self, remaining: int) -> None:
+        cfg = self.config
+        if remaining <= 0:
+            return
+        callbacks = CallbackList([LogEpisodeOutcomes(self.run), SaveResumableCheckpoint(self.run, cfg.checkpoint_freq)])
+        start = time.perf_counter()
+        self.model.learn(
+            total_timesteps=remaining,
+            callback=callbacks,
+            reset_num_timesteps=False,
+            tb_log_name="sb3",
+            progress_bar=cfg.progress_bar,
+        )
+        self.run.append_metrics(
+            {"kind": "train", "step": self.model.num_timesteps, "seconds": time.perf_counter() - start}
+        )
+        save_checkpoint(self.model, self.run)
 
     def _build_model(self) -> BaseAlgorithm:
         cfg = self.config
@@ -222,7 +237,8 @@ class SB3Agent:
     def load(cls, run_dir: Path | str) -> SB3Agent:
         """The trained agent of a finished run folder."""
         run = RunDir(Path(run_dir))
-        config = SB3Config.from_dict({k: v for k, v in run.read_config().items() if k != "agent"})
+        data = {k: v for k, v in run.read_config().items() if k != "agent"}
+        config = SB3Config.from_dict({**data, "rollout_executor": None})  # acting needs no rollout workers
         agent = cls(config, run)
         venv = agent.make_vec_env(1, config.seed)
         if (run.path / "vecnormalize.pkl").exists():

@@ -80,6 +80,45 @@ def test_resume_continues_from_the_checkpoint_without_duplicate_episodes(tmp_pat
     assert steps == sorted(steps)
 
 
+def test_rollout_executor_round_trips_through_config_yaml_and_picks_the_vec_env(tmp_path):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from mentor.executors import ExecutorConfig
+
+    run = RunDir.create("rollout", tmp_path)
+    config = _config(steps=128)
+    config.rollout_executor = ExecutorConfig(kind="sequential", num_workers=2)
+    run.write_config({"agent": "sb3", **config.to_dict()})
+    reloaded = SB3Config.from_dict({k: v for k, v in run.read_config().items() if k != "agent"})
+    assert reloaded == config and reloaded.rollout_executor == ExecutorConfig(kind="sequential", num_workers=2)
+    assert _config().rollout_executor is None  # default: in this process, as before
+    for cfg in (config, _config()):
+        venv = SB3Agent(cfg, run).make_vec_env(2, seed=0)
+        assert type(venv) is DummyVecEnv and venv.num_envs == 2
+        venv.close()
+
+
+def test_train_sb3_command_sets_the_rollout_executor_and_resumes_with_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mentor.cli import app
+
+    monkeypatch.setenv("MENTOR_RUNS", str(tmp_path))
+    args = ["train", "sb3", "--env", "mentor/MiniGrid-Empty-5x5-v0", "--steps", "128", "--name", "cli"]
+    args += ["-p", "n_envs=2", "-p", "n_steps=64", "-p", "batch_size=64", "-p", "n_epochs=1", "--eval-episodes", "1"]
+    first = CliRunner().invoke(app, [*args, "--executor", "sequential", "--workers", "2"])
+    assert first.exit_code == 0, first.output
+    (run,) = tmp_path.iterdir()
+    saved = RunDir(run).read_config()["rollout_executor"]
+    assert saved["kind"] == "sequential" and saved["num_workers"] == 2
+    again = CliRunner().invoke(app, [*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert RunDir(run).read_config()["rollout_executor"] == saved
+    bad = CliRunner().invoke(app, [*args, "--workers", "2"])
+    assert isinstance(bad.exception, ConfigError)
+    assert "--workers and --address need --executor (sequential, process or ray)" in str(bad.exception)
+
+
 def test_config_errors():
     with pytest.raises(UnknownComponentError, match="Unknown env id 'mentor/DoorKey'"):
         SB3Config("mentor/DoorKey")
