@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from mentor.benchmarks.leaderboard import collect_rows, reference_rows, write_leaderboard
-from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+from mentor.benchmarks.runner import BenchmarkConfig, find_run, run_benchmark
 from mentor.executors import ExecutorConfig
-from mentor.paths import configs_root, runs_root
+from mentor.paths import configs_root
 from mentor.runs import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,19 +40,6 @@ def command_for(entry: dict) -> str:
     return shlex.join(argv)
 
 
-def existing_run(config: BenchmarkConfig) -> RunDir | None:
-    """The newest run of this suite whose config matches (ignoring the executor)."""
-    wanted = {k: v for k, v in config.to_dict().items() if k != "executor"}
-    for path in sorted(runs_root().glob(f"*-bench-{config.suite}"), reverse=True):
-        run = RunDir(path)
-        if not run.config_path.exists():
-            continue
-        saved = BenchmarkConfig.from_dict({k: v for k, v in run.read_config().items() if k != "command"}).to_dict()
-        if {k: v for k, v in saved.items() if k != "executor"} == wanted:
-            return run
-    return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=Path, default=configs_root() / "leaderboard.yml")
@@ -69,7 +56,7 @@ def main() -> None:
             agent_options=entry.get("agent_options", {}),
             executor=ExecutorConfig(kind="process"),
         )
-        run = existing_run(config)
+        run = find_run(config)
         suite = config.resolved_suite()
         cells = len(suite.envs) * len(config.agents) * suite.seeds
         if run is not None and run.file("results.json").exists():

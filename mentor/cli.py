@@ -103,12 +103,26 @@ def train_sb3(
         Optional[list[str]], typer.Option("--hyperparam", "-p", help="Override, key=value (repeatable).")
     ] = None,
     eval_episodes: Annotated[int, typer.Option(help="Eval episodes on held-out seeds after training.")] = 20,
+    executor: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Where the training envs step: sequential, process (one process per env) or ray (actors); "
+            "default: in this process."
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Rollout workers (Ray actors) for --executor ray (default: CPU count).")
+    ] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (with --executor ray).")] = None,
 ) -> None:
     """Train an SB3 agent with zoo hyperparameters; writes TensorBoard logs and checkpoints into its run folder."""
     from mentor.agents.sb3 import SB3Agent, SB3Config
     from mentor.benchmarks.report import render_report
+    from mentor.executors import ExecutorConfig
     from mentor.runs import RunDir
 
+    if executor is None and (workers is not None or address is not None):
+        raise ConfigError("--workers and --address need --executor (sequential, process or ray).")
     name = name or f"sb3-{algo}-{env.split('/')[-1]}"
     run = RunDir.latest(name) if resume else None
     if resume and run is None:
@@ -124,6 +138,9 @@ def train_sb3(
             seed=seed,
             hyperparams=parse_overrides(hyperparam or []),
             n_eval_episodes=eval_episodes,
+            rollout_executor=None
+            if executor is None
+            else ExecutorConfig(kind=executor, num_workers=workers, address=address),
         )
         run = RunDir.create(name)
     agent = SB3Agent(config, run)
@@ -167,28 +184,28 @@ def bench_command(
 ) -> None:
     """Benchmark agents on a suite under its protocol; writes results.json, plots and report.md."""
     from mentor.benchmarks.report import render_report
-    from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+    from mentor.benchmarks.runner import BenchmarkConfig, find_run, run_benchmark
     from mentor.executors import ExecutorConfig
-    from mentor.runs import RunDir
 
-    run = RunDir.latest(f"bench-{suite}") if resume else None
+    config = BenchmarkConfig(
+        suite=suite,
+        agents=list(agent),
+        seeds=seeds,
+        budget=budget,
+        eval_episodes=eval_episodes,
+        envs=env or None,
+        agent_options=_parse_agent_options(option or []),
+        executor=ExecutorConfig(kind=executor, num_workers=workers, address=address),
+        llm=llm,
+    )
+    run = find_run(config) if resume else None
     if resume and run is None:
-        raise ConfigError(f"--resume found no earlier run of suite {suite!r}.")
-    if run is not None:
-        config = BenchmarkConfig.from_dict({k: v for k, v in run.read_config().items() if k != "command"})
-        console.print(f"Resuming {run.path}")
-    else:
-        config = BenchmarkConfig(
-            suite=suite,
-            agents=list(agent),
-            seeds=seeds,
-            budget=budget,
-            eval_episodes=eval_episodes,
-            envs=env or None,
-            agent_options=_parse_agent_options(option or []),
-            executor=ExecutorConfig(kind=executor, num_workers=workers, address=address),
-            llm=llm,
+        raise ConfigError(
+            f"--resume found no earlier run of suite {suite!r} with these agents, envs, seeds, budget, "
+            "eval episodes, options and LLM; pass the same flags as the run to resume."
         )
+    if run is not None:
+        console.print(f"Resuming {run.path}")
     run = run_benchmark(config, run)
     console.print(f"report: {render_report(run.path)}")
 

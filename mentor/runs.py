@@ -59,11 +59,12 @@ class RunDir:
 
     @classmethod
     def latest(cls, name: str, root: Path | str | None = None) -> RunDir | None:
-        """The newest run folder whose name ends with ``-<name>``, or ``None``."""
+        """The newest run folder named ``<date>-<name>`` (or ``<date>-<name>-<n>``, see :meth:`create`), or ``None``."""
         root = Path(root) if root is not None else runs_root()
         if not root.is_dir():
             return None
-        matches = sorted(p for p in root.iterdir() if p.is_dir() and p.name.endswith(f"-{_slug(name)}"))
+        pattern = re.compile(rf"-{re.escape(_slug(name))}(-\d+)?$")
+        matches = sorted(p for p in root.iterdir() if p.is_dir() and pattern.search(p.name))
         return cls(matches[-1]) if matches else None
 
     @property

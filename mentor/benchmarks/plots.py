@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["binned_curve", "plot_learning_curves", "plot_achievement_bars", "plot_score_bars"]
+__all__ = ["binned_curve", "plot_learning_curves", "plot_achievement_bars", "plot_score_bars", "plot_llm_usage"]
 
 
 def binned_curve(episodes: Sequence[Mapping[str, Any]], key: str, budget: int, num_bins: int = 40) -> np.ndarray:
@@ -56,7 +56,10 @@ def plot_learning_curves(
     ax.set_ylabel(ylabel or key.replace("_", " "))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    if ax.lines:
+        ax.legend(loc="best", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no training episodes", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -97,6 +100,25 @@ def plot_score_bars(rows: Sequence[Mapping[str, Any]], ylabel: str, title: str, 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_llm_usage(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """LLM calls and tokens (mean per seed, log scale) of each (env, agent) row that used an LLM."""
+    labels = [f"{r['env_id'].split('/')[-1]}\n{r['agent']}" for r in rows]
+    x = np.arange(len(rows))
+    fig, (calls_ax, tokens_ax) = plt.subplots(1, 2, figsize=(max(6.4, 2.4 * len(rows)), 4.0))
+    for ax, key, ylabel in ((calls_ax, "llm_calls", "LLM calls"), (tokens_ax, "llm_tokens", "LLM tokens")):
+        ax.bar(x, [max(r[key], 0.0) for r in rows], color="tab:purple" if key == "llm_calls" else "tab:green")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_ylabel(f"{ylabel} per seed")
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("LLM usage")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mentor.benchmarks.plots import plot_achievement_bars, plot_learning_curves, plot_score_bars
+from mentor.benchmarks.plots import plot_achievement_bars, plot_learning_curves, plot_llm_usage, plot_score_bars
 from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.benchmarks.runner import cell_dir
 from mentor.errors import ConfigError
@@ -36,23 +36,25 @@ def render_report(run_dir: Path | str) -> Path:
     )
 
 
-def _usage_lines(rows: list[dict[str, Any]]) -> list[str]:
+def _usage_lines(run: RunDir, rows: list[dict[str, Any]]) -> list[str]:
     llm_rows = [r for r in rows if r["llm_calls"]]
     if not llm_rows:
         return []
+    plot_llm_usage(llm_rows, run.file("llm-usage.png"))
     lines = [
         "",
         "## LLM usage (mean per seed)",
         "",
-        "| env | agent | calls | tokens | tokens / call |",
-        "|---|---|---:|---:|---:|",
+        "| env | agent | calls | tokens | tokens / call | LLM seconds | cache hits |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in llm_rows:
         lines.append(
             f"| {_slug(r['env_id'])} | {r['agent']} | {r['llm_calls']:.0f} | {r['llm_tokens']:.0f} | "
-            f"{r['llm_tokens'] / max(r['llm_calls'], 1):.0f} |"
+            f"{r['llm_tokens'] / max(r['llm_calls'], 1):.0f} | {r.get('llm_seconds', 0.0):.0f} | "
+            f"{r.get('llm_cache_hits', 0.0):.0f} |"
         )
-    return lines
+    return [*lines, "", "![LLM usage](llm-usage.png)"]
 
 
 def _benchmark_report(run: RunDir) -> Path:
@@ -99,25 +101,37 @@ def _benchmark_report(run: RunDir) -> Path:
             ylabel="episode success rate" if curve_key == "success" else "episode return",
         )
         lines += ["", f"### {_slug(env_id)}", "", f"![learning curve]({name})"]
+        if curve_key != "success" and any(e["success"] for seeds in curves.values() for eps in seeds for e in eps):
+            success = f"success-{_slug(env_id)}.png"
+            plot_learning_curves(
+                curves,
+                "success",
+                budget,
+                f"{_slug(env_id)}: training episodes",
+                run.file(success),
+                ylabel="episode success rate",
+            )
+            lines += ["", f"![success against env steps]({success})"]
         crafter_rows = [r for r in rows if r["env_id"] == env_id and "achievement_rates" in r]
         if crafter_rows:
             bars = f"achievements-{_slug(env_id)}.png"
             plot_achievement_bars(
-                {r["agent"]: r["achievement_rates"] for r in crafter_rows},
-                f"{_slug(env_id)}: success rates over training episodes",
+                {f"{r['agent']} ({r['score_from']} episodes)": r["achievement_rates"] for r in crafter_rows},
+                f"{_slug(env_id)}: achievement success rates",
                 run.file(bars),
             )
             lines += ["", f"![achievement success rates]({bars})"]
             lines += [
                 "",
-                "| agent | Crafter score (train episodes) | Crafter score (eval episodes) |",
-                "|---|---:|---:|",
+                "| agent | Crafter score | scored on | Crafter score (eval episodes) |",
+                "|---|---:|---|---:|",
             ]
             lines += [
-                f"| {r['agent']} | {r['score_mean']:.2f} ± {r['score_std']:.2f} | {r['eval_crafter_score']:.2f} |"
+                f"| {r['agent']} | {r['score_mean']:.2f} ± {r['score_std']:.2f} | {r['score_from']} episodes | "
+                f"{r['eval_crafter_score']:.2f} |"
                 for r in crafter_rows
             ]
-    lines += _usage_lines(rows)
+    lines += _usage_lines(run, rows)
     run.report_path.write_text("\n".join(lines) + "\n")
     return run.report_path
 

@@ -24,9 +24,9 @@ from mentor.benchmarks.suites import PROTOCOLS, Suite, load_suite
 from mentor.envs import family_of
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.executors import ExecutorConfig, make_executor
-from mentor.runs import RunDir
+from mentor.runs import RunDir, runs_root
 
-__all__ = ["BenchmarkConfig", "run_benchmark", "run_cell", "aggregate", "cell_dir"]
+__all__ = ["BenchmarkConfig", "run_benchmark", "run_cell", "aggregate", "cell_dir", "find_run"]
 
 
 @dataclass
@@ -95,6 +95,23 @@ class BenchmarkConfig:
         return cls(**data)
 
 
+def _without_executor(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in ("executor", "command")}
+
+
+def find_run(config: BenchmarkConfig) -> RunDir | None:
+    """The newest run folder of ``config.suite`` started with the same configuration (the executor may differ)."""
+    wanted = _without_executor(config.to_dict())
+    for path in sorted(runs_root().glob(f"*-bench-{config.suite}*"), reverse=True):
+        run = RunDir(path)
+        if not run.config_path.exists():
+            continue
+        saved = BenchmarkConfig.from_dict(_without_executor(run.read_config())).to_dict()
+        if _without_executor(saved) == wanted:
+            return run
+    return None
+
+
 def cell_dir(run: RunDir, agent: str, env_id: str, seed: int) -> Path:
     return run.path / "cells" / agent / env_id.split("/")[-1] / f"seed-{seed}"
 
@@ -154,6 +171,8 @@ def _cell_score(protocol: str, files: dict[str, Any], budget: int) -> dict[str, 
         "eval": summarize_outcomes(eval_outcomes),
         "llm_calls": files["llm_usage"].get("calls", 0),
         "llm_tokens": files["llm_usage"].get("prompt_tokens", 0) + files["llm_usage"].get("completion_tokens", 0),
+        "llm_seconds": files["llm_usage"].get("seconds", 0.0),
+        "llm_cache_hits": files["llm_usage"].get("cache_hits", 0),
     }
     if protocol == "crafter_score":
         # The paper scores the training episodes; an agent that does not train (zero-shot) is scored on its eval.
@@ -197,9 +216,15 @@ def aggregate(run: RunDir, suite: Suite, agents: list[str]) -> dict[str, Any]:
                 "wall_seconds": float(np.mean([c["wall_seconds"] for c in cells])),
                 "llm_calls": float(np.mean([c["llm_calls"] for c in cells])),
                 "llm_tokens": float(np.mean([c["llm_tokens"] for c in cells])),
+                "llm_seconds": float(np.mean([c["llm_seconds"] for c in cells])),
+                "llm_cache_hits": float(np.mean([c["llm_cache_hits"] for c in cells])),
                 "cells": cells,
             }
             if suite.protocol == "crafter_score":
+                sources = {c["score_from"] for c in cells}
+                row["score_from"] = sources.pop() if len(sources) == 1 else "train and eval"
+                if row["score_from"] == "eval":
+                    row["score_name"] = "Crafter score (eval episodes; the agent does not train)"
                 row["achievement_rates"] = {
                     name: float(np.mean([c["achievement_rates"][name] for c in cells]))
                     for name in cells[0]["achievement_rates"]

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pytest
 
 from mentor.benchmarks.report import render_report
-from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
+from mentor.benchmarks.runner import BenchmarkConfig, find_run, run_benchmark
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.executors import ExecutorConfig
 from mentor.runs import RunDir
@@ -42,6 +44,29 @@ def test_resume_skips_finished_cells(tmp_path):
     assert (cell / "cell.json").read_text() == before
     assert (run.path / "cells/random/MiniGrid-DoorKey-5x5-v0/seed-0/cell.json").exists()
     assert len(run.read_json("results.json")["rows"][0]["cells"]) == 2
+
+
+def test_find_run_matches_the_whole_config_but_not_the_executor():
+    run = run_benchmark(_config())
+    assert find_run(_config()) == run
+    assert find_run(BenchmarkConfig(**{**_config().__dict__, "executor": ExecutorConfig(kind="process")})) == run
+    assert find_run(BenchmarkConfig(**{**_config().__dict__, "seeds": 3})) is None
+
+
+def test_bench_resume_needs_a_run_with_the_same_flags():
+    from typer.testing import CliRunner
+
+    from mentor.cli import app
+
+    args = ["bench", "--suite", "minigrid", "--env", "mentor/MiniGrid-DoorKey-5x5-v0", "-a", "random"]
+    args += ["--budget", "300", "--eval-episodes", "1", "--seeds", "1", "--executor", "sequential"]
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, [*args, "--resume"])
+    assert again.exit_code == 0 and "Resuming" in again.output
+    other = runner.invoke(app, [*args[:-2], "--seeds", "2", "--resume"])
+    assert isinstance(other.exception, ConfigError)
+    assert "--resume found no earlier run of suite 'minigrid' with these agents" in str(other.exception)
 
 
 def test_random_is_reproducible_by_seed(tmp_path):
@@ -98,3 +123,37 @@ def test_crafter_score_falls_back_to_eval_episodes_for_agents_that_do_not_train(
     assert cell["score_from"] == "eval" and cell["achievement_rates"]["collect_wood"] == 100.0
     trained = _cell_score("crafter_score", {**files, "episodes": [{"step": 10, **eval_outcomes[0]}]}, budget=1000)
     assert trained["score_from"] == "train"
+
+
+class _ScriptedEvalOnlyAgent:
+    """A bench agent that, like a zero-shot LLM agent, only plays eval episodes and reports LLM usage."""
+
+    def run(self, job):
+        from mentor.benchmarks.agents import RandomAgent
+        from mentor.llm.usage import Usage
+
+        RandomAgent().run(job.__class__(**{**job.__dict__, "budget": 0}))
+        Usage(calls=7, prompt_tokens=700, completion_tokens=70, seconds=3.5, cache_hits=2).save(Path(job.cell_dir))
+
+
+def test_crafter_rows_of_agents_without_training_say_so_and_llm_usage_is_plotted(tmp_path, monkeypatch):
+    from mentor.benchmarks import agents
+
+    monkeypatch.setitem(agents.BENCH_AGENTS, "eval-only", _ScriptedEvalOnlyAgent)
+    config = BenchmarkConfig(
+        suite="crafter",
+        agents=["eval-only"],
+        seeds=1,
+        budget=300,
+        eval_episodes=1,
+        executor=ExecutorConfig("sequential"),
+    )
+    run = run_benchmark(config, RunDir.create("bench-crafter", tmp_path))
+    (row,) = run.read_json("results.json")["rows"]
+    assert row["score_from"] == "eval"
+    assert row["score_name"] == "Crafter score (eval episodes; the agent does not train)"
+    assert (row["llm_calls"], row["llm_tokens"], row["llm_seconds"], row["llm_cache_hits"]) == (7, 770, 3.5, 2)
+    report = render_report(run.path).read_text()
+    assert "| eval-only | 7 | 770 | 110 | 4 | 2 |" in report
+    assert "| eval episodes |" in report
+    assert (run.path / "llm-usage.png").stat().st_size > 0
