@@ -152,7 +152,12 @@ class FinetuneConfig:
     batch_size: int = field(default=64, metadata=_help("Samples per minibatch."))
     clip_range: float = field(default=0.2, metadata=_help("PPO ratio clip."))
     clip_range_vf: float | None = field(default=None, metadata=_help("Value clip around the old value (None: off)."))
-    normalize_advantage: bool = field(default=True, metadata=_help("Normalise advantages per minibatch."))
+    normalize_advantage: bool = field(
+        default=True,
+        metadata=_help(
+            "Normalise GAE advantages per minibatch (grpo/rloo advantages are already relative to their group)."
+        ),
+    )
     ent_coef: float = field(default=0.01, metadata=_help("Entropy bonus weight."))
     vf_coef: float = field(default=0.5, metadata=_help("Value loss weight (gae only)."))
     kl_coef: float = field(default=0.0, metadata=_help("Weight of KL(policy || frozen reference); 0 skips it."))
@@ -588,7 +593,7 @@ class LLMFinetuner:
         actions = torch.tensor([buf.actions[i] for i in index], device=device)
         old = torch.tensor([buf.logprobs[i] for i in index], device=device)
         adv = buf.advantages[index].to(device)
-        if cfg.normalize_advantage and len(index) > 1:
+        if cfg.normalize_advantage and cfg.uses_value and len(index) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         new = log_probs.gather(-1, actions[:, None]).squeeze(-1)
         log_ratio = new - old
@@ -761,6 +766,10 @@ class LLMFinetuner:
             **{f"total_{k}": v for k, v in self.counters.items()},
         }
 
+    def usage(self) -> Usage:
+        """The LLM cost of training: each forward of a decision or value bootstrap reads one prompt and its candidates."""
+        return Usage(calls=self.counters["prompts"], prompt_tokens=self.counters["prompt_tokens"])
+
     # ---- checkpoints
     @property
     def checkpoint_path(self) -> Path:
@@ -776,6 +785,7 @@ class LLMFinetuner:
                 "torch": torch.get_rng_state(),
                 "numpy": np.random.get_state(),
                 "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             },
             "progress": {
                 "num_updates": self.num_updates,
@@ -802,7 +812,8 @@ class LLMFinetuner:
         """
         if not self.checkpoint_path.exists():
             return False
-        state = torch.load(self.checkpoint_path, map_location=self.policy.device, weights_only=False)
+        # On the CPU: RNG states must stay CPU tensors; weights and optimiser state are copied to their device.
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         self.policy.load_trainable_state_dict(state["trainable"])
         self.optimizer.load_state_dict(state["optimizer"])
         progress = state["progress"]
@@ -821,6 +832,8 @@ class LLMFinetuner:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
+        if rng.get("cuda"):
+            torch.cuda.set_rng_state_all(rng["cuda"])
         self.run.truncate_metrics(self.num_timesteps)
         return True
 
@@ -925,9 +938,5 @@ class LLMPPOBenchAgent(BenchAgent):
             result = trainer.evaluate()
         finally:
             trainer.close()
-        counters = trainer.counters
-        run.write_json(
-            "llm_usage.json",
-            Usage(calls=counters["prompts"], prompt_tokens=counters["prompt_tokens"]).to_dict(),
-        )
+        trainer.usage().save(run.path)
         return result["outcomes"], trainer.num_timesteps

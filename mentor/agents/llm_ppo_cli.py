@@ -35,11 +35,19 @@ def train_llm_ppo_command(
         Optional[Path], typer.Option(help="YAML file of FinetuneConfig fields, e.g. configs/llm_ppo/babyai_goto.yml.")
     ] = None,
     model: Annotated[
-        Optional[str], typer.Option(help="transformers LLM spec (default: transformers:embedded).")
+        Optional[str],
+        typer.Option(
+            "--llm",
+            "--model",
+            help="transformers LLM spec (default: the config file's, else $MENTOR_LLM, else transformers:embedded).",
+        ),
     ] = None,
     steps: Annotated[Optional[int], typer.Option(help="Env-step budget (total_timesteps).")] = None,
     minutes: Annotated[
-        Optional[float], typer.Option(help="Training wall-clock budget in minutes (max_minutes).")
+        Optional[float],
+        typer.Option(
+            help="Training wall-clock budget in minutes (max_minutes); without --steps it is the only budget."
+        ),
     ] = None,
     advantage: Annotated[Optional[str], typer.Option(help="gae (PPO with value head), grpo or rloo.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, sampling and training episodes.")] = None,
@@ -73,8 +81,15 @@ def train_llm_ppo_command(
         "n_eval_episodes": eval_episodes,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
+    if minutes is not None and steps is None:
+        flags["total_timesteps"] = None
     overrides = parse_overrides(set_ or [])
     if resume:
+        if overrides:
+            raise ConfigError(
+                f"--set {', '.join(sorted(overrides))} cannot change a resumed run; "
+                "only --steps, --minutes and --eval-episodes extend it."
+            )
         base = name or f"llm-ppo-{(env or FinetuneConfig.env_id).split('/')[-1]}"
         run = RunDir.latest(base)
         if run is None:
@@ -85,6 +100,8 @@ def train_llm_ppo_command(
         console.print(f"Resuming {run.path}")
     else:
         data = _read_config_file(config) if config is not None else {}
+        if "model" not in data and os.environ.get("MENTOR_LLM"):
+            data["model"] = os.environ["MENTOR_LLM"]
         cfg = FinetuneConfig.from_dict({**data, **flags, **overrides})
         run = RunDir.create(name or f"llm-ppo-{cfg.env_id.split('/')[-1]}")
     trainer = LLMFinetuner(cfg, run)
@@ -95,6 +112,7 @@ def train_llm_ppo_command(
             f"zero-shot: success {100 * before['success_rate']:.1f}% over {before['episodes']} held-out episodes"
         )
     summary = trainer.train(resume=resume)
+    trainer.usage().save(run.path / "llm_usage.json")
     console.print(
         f"trained {summary['env_steps']} env steps in {summary['minutes']:.1f} min: "
         f"{summary['env_steps_per_s']:.2f} env steps/s, {summary['llm_forwards_per_s']:.2f} LLM forwards/s"

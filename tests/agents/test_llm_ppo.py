@@ -207,6 +207,21 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(kwargs):
     assert [s.actions for s in resumed.slots] == [s.actions for s in straight.slots]
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resume_on_cuda_restores_the_checkpoint():
+    """RNG states load as CPU tensors and weights land on the GPU; the resumed run finishes its budget."""
+    cfg = tiny(env_id=GOTO, env_kwargs={"max_steps": 10}, actions=MOVES, device="cuda", total_timesteps=16)
+    first = LLMFinetuner(cfg, RunDir.create("cuda"))
+    first.train()
+    resumed = LLMFinetuner.from_run(first.run)
+    assert resumed.load_checkpoint()
+    for name, value in resumed.policy.trainable_state_dict().items():
+        assert value.device.type == "cuda", name
+        assert torch.equal(value.cpu(), first.policy.trainable_state_dict()[name].cpu()), name
+    assert resumed.train(resume=True)["env_steps"] == 16
+
+
 def test_resume_without_a_checkpoint_starts_fresh():
     trainer = LLMFinetuner(tiny(env_id=GOTO, actions=MOVES, total_timesteps=8))
     assert not trainer.load_checkpoint()

@@ -77,6 +77,28 @@ def test_train_evaluate_then_resume_to_a_larger_budget(invoke):
     assert RunDir.latest("cli") == run
     assert [r["update"] for r in run.iter_metrics("update")] == [1, 2]
     assert run.read_config()["total_timesteps"] == 16
+    assert json.loads((run.path / "llm_usage.json").read_text())["calls"] > 0
+
+
+def test_minutes_without_steps_is_the_only_budget(invoke):
+    result = invoke([*TINY, "--minutes", "0.02", "--eval-episodes", "1"])
+    assert result.exit_code == 0, result.output
+    config = RunDir.latest("cli").read_config()
+    assert config["total_timesteps"] is None and config["max_minutes"] == 0.02
+
+
+def test_mentor_llm_sets_the_default_model(invoke, monkeypatch):
+    monkeypatch.setenv("MENTOR_LLM", "openai:http://127.0.0.1:1/v1#smol")
+    result = invoke(["--env", GOTO, "--steps", "8"])
+    assert isinstance(result.exception, ConfigError)
+    assert "uses the openai backend; fine-tuning needs a transformers spec" in str(result.exception)
+
+
+def test_resume_rejects_overrides(invoke):
+    assert invoke([*TINY, "--steps", "8", "--eval-episodes", "1"]).exit_code == 0
+    result = invoke(["--name", "cli", "--resume", "-p", "learning_rate=0.1"])
+    assert isinstance(result.exception, ConfigError)
+    assert "--set learning_rate cannot change a resumed run" in str(result.exception)
 
 
 def test_config_file_then_flags_then_overrides(invoke, tmp_path):
