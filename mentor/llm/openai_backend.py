@@ -26,6 +26,10 @@ __all__ = ["OpenAILLM"]
 _RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
 
 
+#: HTTP statuses of a server that lacks the completions endpoint or its ``echo``/``logprobs`` parameters.
+_UNSUPPORTED_STATUS = (400, 404, 405, 422, 501)
+
+
 class OpenAILLM(LLM):
     """A model behind an OpenAI-compatible HTTP API.
 
@@ -143,6 +147,12 @@ class OpenAILLM(LLM):
         try:
             return self._request(create, max_tokens=self._score_max_tokens, **kwargs)
         except openai.APIStatusError as exc:
+            if exc.status_code in _UNSUPPORTED_STATUS:
+                raise LLMCapabilityError(
+                    f"Scoring with the openai backend needs a completions endpoint that returns prompt log-probs "
+                    f"(echo=True with logprobs); {self.base_url} (model {self.config.model!r}) refused it "
+                    f"(HTTP {exc.status_code}: {exc.message}). Use the transformers backend to score."
+                ) from exc
             raise self._rejected(exc) from exc
 
     def _echo_logprobs(self, prompt: str, candidate: str) -> tuple[list[float], int]:

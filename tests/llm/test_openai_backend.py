@@ -126,6 +126,17 @@ def test_score_without_logprobs_is_a_capability_error():
         llm.score("Answer", [" yes"])
 
 
+def test_score_refused_by_the_server_is_a_capability_error():
+    def handler(request):
+        return httpx2.Response(400, json={"error": {"message": "echo is not supported"}})
+
+    with pytest.raises(
+        LLMCapabilityError,
+        match=r"needs a completions endpoint that returns prompt log-probs .* refused it \(HTTP 400: .*echo is not supported",
+    ):
+        _llm(handler).score("Answer", [" yes"])
+
+
 def test_empty_prompt_without_first_logprob_is_a_capability_error():
     llm = _llm(lambda request: httpx2.Response(200, json=_echo_response(json.loads(request.content)["prompt"])))
     with pytest.raises(LLMCapabilityError, match=r"returned no log-prob for some tokens of candidate 'yes'"):
