@@ -80,6 +80,40 @@ def test_resume_continues_from_the_checkpoint_without_duplicate_episodes(tmp_pat
     assert steps == sorted(steps)
 
 
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_a_run_killed_mid_training_resumes_from_its_last_checkpoint(algo, tmp_path, monkeypatch):
+    """Killed at step 700 of 1024 (checkpoints every 128), the run continues from its checkpoint to 1024."""
+    from mentor.agents import callbacks
+
+    run = RunDir.create(f"killed-{algo}", tmp_path)
+    on_step = callbacks.SaveResumableCheckpoint._on_step
+
+    def die_at_700(self):
+        if self.num_timesteps >= 700:
+            raise KeyboardInterrupt
+        return on_step(self)
+
+    monkeypatch.setattr(callbacks.SaveResumableCheckpoint, "_on_step", die_at_700)
+    with pytest.raises(KeyboardInterrupt):
+        SB3Agent(_config(algo=algo, steps=1024), run).train()
+    saved = json.loads((run.checkpoints / "state.json").read_text())["num_timesteps"]
+    assert 512 <= saved < 700
+    kept = [r for r in run.iter_metrics("episode") if r["step"] <= saved]
+    lost = {**kept[-1], "step": saved + 1, "return": -123.0} if kept else None
+    if lost:  # an episode the killed process logged after its last checkpoint
+        run.append_metrics(lost)
+    monkeypatch.setattr(callbacks.SaveResumableCheckpoint, "_on_step", on_step)
+
+    model = SB3Agent(_config(algo=algo, steps=1024), run).train(resume=True)
+    assert model.num_timesteps == 1024
+    episodes = list(run.iter_metrics("episode"))
+    assert [r for r in episodes if r["step"] <= saved] == kept
+    assert lost not in episodes
+    assert [r["step"] for r in episodes] == sorted(r["step"] for r in episodes)
+    assert json.loads((run.checkpoints / "state.json").read_text())["num_timesteps"] == 1024
+    assert list(run.iter_metrics("train"))[-1]["step"] == 1024
+
+
 def test_rollout_executor_round_trips_through_config_yaml_and_picks_the_vec_env(tmp_path):
     from stable_baselines3.common.vec_env import DummyVecEnv
 
