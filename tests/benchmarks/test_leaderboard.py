@@ -50,3 +50,12 @@ def test_a_single_seed_has_no_spread(tmp_path):
     _bench(tmp_path / "runs", 300, seeds=1)
     (row,) = collect_rows(tmp_path / "runs")
     assert row.score_std is None and "±" not in row.score_text()
+
+
+def test_a_row_names_its_own_metric_when_it_differs_from_the_suite(tmp_path):
+    run = _bench(tmp_path / "runs", 300)
+    results = run.read_json("results.json")
+    results["rows"][0]["score_name"] = "Crafter score (eval episodes; the agent does not train)"
+    run.write_json("results.json", results)
+    (row,) = collect_rows(tmp_path / "runs")
+    assert row.metric == "Crafter score (eval episodes; the agent does not train)"
