@@ -24,6 +24,18 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Language-model planners, reward generators and critics over SB3 agents.",
 )
+
+
+@app.callback()
+def _options(
+    no_llm_cache: Annotated[
+        bool, typer.Option("--no-llm-cache", help="Switch the LLM response cache off for this command.")
+    ] = False,
+) -> None:
+    if no_llm_cache:
+        os.environ["MENTOR_LLM_CACHE"] = "0"  # read by every LLMConfig, in this process and its workers
+
+
 train_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True, help="Train agents.")
 app.add_typer(train_app, name="train")
 app.add_typer(llm_app, name="llm", help="Inspect and query the configured LLM backend.")

@@ -80,3 +80,18 @@ def test_bench_agent_options_are_parsed_as_yaml_and_checked():
     result = _mentor("bench", "--suite", "demo", "-a", "random", "-o", "random=3")
     assert result.returncode == 2
     assert "must look like AGENT.KEY=VALUE" in result.stdout.replace("\n", "")
+
+
+def _info_value(output: str, key: str) -> str:
+    (line,) = [line for line in output.splitlines() if f" {key} " in line]
+    return line.replace("│", " ").split()[-1]
+
+
+def test_no_llm_cache_switches_the_response_cache_off_for_the_command(monkeypatch):
+    monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)
+    result = runner.invoke(app, ["--no-llm-cache", "llm", "--llm", "transformers:tiny", "info"])
+    assert result.exit_code == 0, result.output
+    assert _info_value(result.output, "cache_enabled") == "False"
+    monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)
+    result = runner.invoke(app, ["llm", "--llm", "transformers:tiny", "info"])
+    assert _info_value(result.output, "cache_enabled") == "True"

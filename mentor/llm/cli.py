@@ -40,13 +40,13 @@ def main(
     """Options shared by the llm commands."""
     ctx.ensure_object(dict)
     ctx.obj["llm_spec"] = llm
-    ctx.obj["llm_cache"] = not no_cache
+    ctx.obj["llm_cache"] = False if no_cache else None  # None: on unless $MENTOR_LLM_CACHE=0
 
 
 def _build(ctx: typer.Context) -> LLM:
     obj = ctx.ensure_object(dict)
     try:
-        return make_llm(obj.get("llm_spec"), cache=obj.get("llm_cache", True))
+        return make_llm(obj.get("llm_spec"), cache=obj.get("llm_cache"))
     except MentorError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

@@ -107,8 +107,9 @@ class LLMConfig:
     """Context window of a llama.cpp model, in tokens."""
 
     # --- response cache
-    cache: bool = True
-    """Keep a persistent response cache for deterministic calls (temperature 0 and score)."""
+    cache: bool | None = None
+    """Keep a persistent response cache for deterministic calls (temperature 0 and score); ``None`` means on
+    unless ``$MENTOR_LLM_CACHE`` is ``0`` (what ``mentor --no-llm-cache`` sets)."""
     cache_path: str | None = None
     """SQLite file of the cache; ``None`` means ``$MENTOR_CACHE/llm/responses.sqlite``."""
 
@@ -137,6 +138,8 @@ class LLMConfig:
     def __post_init__(self) -> None:
         if self.spec is None:
             self.spec = os.environ.get("MENTOR_LLM") or DEFAULT_SPEC
+        if self.cache is None:
+            self.cache = os.environ.get("MENTOR_LLM_CACHE", "1").strip().lower() not in ("0", "false", "off", "no")
         self.backend, self.model, self.base_url = parse_spec(self.spec)
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype {self.dtype!r} is not supported; choose one of {', '.join(DTYPES)}.")

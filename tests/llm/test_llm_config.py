@@ -83,3 +83,13 @@ def test_make_llm_accepts_spec_config_or_llm():
     assert from_config.config.cache is False
     with pytest.raises(ValueError, match=r"cannot apply \['cache'\] to an LLM that is already built"):
         make_llm(llm, cache=True)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("1", True), ("0", False), ("off", False)])
+def test_cache_defaults_on_unless_mentor_llm_cache_switches_it_off(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("MENTOR_LLM_CACHE", value)
+    assert LLMConfig("transformers:tiny").cache is expected
+    assert LLMConfig("transformers:tiny", cache=True).cache is True
