@@ -4,8 +4,14 @@ For every task, the Eureka loop runs with the configured LLM: K candidates per i
 gated, validated in the sandbox, pre-ranked (audit mode: flagged, still trained, so that the
 saving and any dropped winner are measured) and trained with SB3; the best is re-trained with
 several seeds, next to the task's human reward and its sparse (fitness) reward with the same
-budget and seeds. Per task: the valid-code rate, the best fitness, the human-normalised score
-(method - sparse) / (human - sparse), and whether generated >= human.
+budget and seeds. Per task: the valid-code rate, the rejections by stage and reason, the best
+fitness, the human-normalised score (method - sparse) / (human - sparse), and whether generated >=
+human (``None`` when nothing trained or there is no human baseline to compare with; the share is
+over the comparable tasks only, ``num_comparable_tasks``).
+
+Algorithm: ``--algo ppo`` (the default) trains every task with PPO, to fit a 2-core machine; the
+per-env choice (SAC on MuJoCo, PPO elsewhere, as ``mentor reward`` does) is ``--algo task``. The
+choice is written into the JSON config and the table title.
 
 Also, in the same run:
 - parallel speed: K = 4 candidate trainings (known valid rewards) through the process executor
@@ -28,9 +34,11 @@ are far from converged, so fitness figures are only comparable within a row.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -47,11 +55,16 @@ from mentor.llm import make_llm
 from mentor.rewards.loop import RewardLoop, RewardLoopConfig
 from mentor.rewards.rollouts import record_episodes
 from mentor.rewards.sandbox import RewardSandbox
-from mentor.rewards.tasks import get_reward_task, load_reward_tasks
+from mentor.rewards.tasks import REWARD_ALGOS, RewardTask, get_reward_task, load_reward_tasks
 from mentor.rewards.training import RewardTrainJob, train_reward_job
 from mentor.runs import RunDir
 
 RESULTS = Path(__file__).parent / "results" / "reward_generation.json"
+
+#: Stages at which a candidate can be rejected, in the order it meets them.
+REJECTION_STAGES = ("extraction", "gate", "validation", "prerank", "training")
+#: Characters of a rejection reason kept when reasons are counted.
+REASON_CHARS = 80
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,6 +80,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--final-seeds", type=int, default=2, help="seeds of the final reward and each baseline")
     parser.add_argument("--eval-episodes", type=int, default=3, help="held-out episodes per trained policy")
     parser.add_argument("--prerank", default="audit", choices=["off", "drop", "audit"], help="pre-ranking mode")
+    parser.add_argument(
+        "--algo",
+        default="ppo",
+        choices=[*REWARD_ALGOS, "task"],
+        help="SB3 algorithm of every training (default ppo for every task, to fit a 2-core machine); "
+        "'task': each task's own (sac on MuJoCo, ppo elsewhere)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="parallel trainings")
     parser.add_argument("--parallel-task", default="halfcheetah_forward", help="task of the parallel-speed measurement")
     parser.add_argument("--parallel-steps", type=int, default=3072, help="env steps per job in the speed measurement")
@@ -99,8 +119,92 @@ def parse_args() -> argparse.Namespace:
 # ---------------------------------------------------------------- the suite
 
 
-def run_task(name: str, llm, args: argparse.Namespace, console: Console) -> dict:
+def bench_task(name: str, algo: str) -> RewardTask:
+    """The task ``name``, trained with ``algo`` (``task``: the task's own algorithm)."""
     task = get_reward_task(name)
+    return task if algo == "task" else dataclasses.replace(task, algo=algo)
+
+
+def algo_description(algo: str) -> str:
+    if algo == "task":
+        return "per task (sac on MuJoCo, ppo elsewhere)"
+    return f"{algo} for every task (--algo {algo}; the per-env choice, sac on MuJoCo, is --algo task)"
+
+
+def rejection_reasons(candidates: list[dict]) -> dict[str, dict[str, int]]:
+    """Per stage, how many candidates were rejected with each reason (``line N:`` left out, cut to 80 characters)."""
+    reasons: dict[str, dict[str, int]] = {}
+    for c in candidates:
+        if c["stage"] not in REJECTION_STAGES or c["reason"] is None:
+            continue
+        text = re.sub(r"^line \d+: ", "", c["reason"])
+        text = text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
+        stage = reasons.setdefault(c["stage"], {})
+        stage[text] = stage.get(text, 0) + 1
+    return {stage: dict(sorted(counts.items(), key=lambda kv: -kv[1])) for stage, counts in reasons.items()}
+
+
+def task_row(task: RewardTask, result, llm_calls: int) -> dict:
+    """The benchmark's row of one task from its loop result."""
+    trained = [c for c in result.candidates if c["fitness"] is not None]
+    return {
+        "task": task.name,
+        "env_id": task.env_id,
+        "fitness": task.fitness,
+        "algo": task.algo,
+        "num_candidates": result.num_candidates,
+        "num_valid": sum(c["valid"] for c in result.candidates),
+        "valid_code_rate": result.valid_code_rate,
+        "num_trained": len(trained),
+        "rejections": {
+            stage: sum(c["stage"] == stage and c["reason"] is not None for c in result.candidates)
+            for stage in REJECTION_STAGES
+        },
+        "rejection_reasons": rejection_reasons(result.candidates),
+        "best_candidate_fitness": result.best_candidate_fitness,
+        "best_fitness": (result.final or {}).get("fitness_mean"),
+        "human_fitness": (result.human or {}).get("fitness_mean"),
+        "sparse_fitness": (result.sparse or {}).get("fitness_mean"),
+        "human_normalized_score": result.human_normalized_score,
+        "generated_ge_human": result.generated_ge_human,
+        "prerank": result.prerank,
+        "sandbox_share_of_training": result.sandbox["mean_share_of_training"],
+        "sandbox_us_per_call": result.sandbox["mean_us_per_call"],
+        "llm_calls": llm_calls,
+        "seconds": result.seconds,
+        "run_dir": result.run_dir,
+    }
+
+
+def summarize(rows: list[dict], prerank: str) -> dict:
+    """Totals over the task rows; generated >= human counts only the tasks where it could be compared."""
+    candidates = sum(r["num_candidates"] for r in rows)
+    comparable = [r["generated_ge_human"] for r in rows if r["generated_ge_human"] is not None]
+    saved = sum(r["prerank"]["training_seconds_saved"] for r in rows)
+    spent = sum(r["prerank"]["training_seconds_without_prerank"] for r in rows)
+    winners = [r["prerank"] for r in rows if r["prerank"].get("winner_flagged_hopeless") is not None]
+    shares = [r["sandbox_share_of_training"] for r in rows if r["sandbox_share_of_training"] is not None]
+    return {
+        "valid_code_rate": sum(r["num_valid"] for r in rows) / candidates if candidates else None,
+        "num_comparable_tasks": len(comparable),
+        "num_generated_ge_human": sum(comparable),
+        "share_generated_ge_human": sum(comparable) / len(comparable) if comparable else None,
+        "prerank": {
+            "mode": prerank,
+            "training_seconds_saved": saved,
+            "training_seconds_without_prerank": spent,
+            "saved_share": saved / spent if spent else None,
+            "tasks_with_a_trained_winner": len(winners),
+            "winner_flagged_hopeless": sum(w["winner_flagged_hopeless"] for w in winners),
+            "winner_kept_despite_flag": sum(bool(w.get("winner_kept_despite_flag")) for w in winners),
+            "kept_despite_flag": sum(r["prerank"].get("kept_despite_flag", 0) for r in rows),
+        },
+        "sandbox_share_of_training_mean": float(np.mean(shares)) if shares else None,
+    }
+
+
+def run_task(name: str, llm, args: argparse.Namespace, console: Console) -> dict:
+    task = bench_task(name, args.algo)
     config = RewardLoopConfig(
         iterations=args.iterations,
         samples=args.samples,
@@ -115,40 +219,15 @@ def run_task(name: str, llm, args: argparse.Namespace, console: Console) -> dict
     )
     calls_before = llm.usage.calls
     result = RewardLoop(task, config, llm=llm, run=RunDir.create(f"bench-reward-{name}")).search()
-    trained = [c for c in result.candidates if c["fitness"] is not None]
-    return {
-        "task": name,
-        "env_id": task.env_id,
-        "fitness": task.fitness,
-        "num_candidates": result.num_candidates,
-        "num_valid": sum(c["valid"] for c in result.candidates),
-        "valid_code_rate": result.valid_code_rate,
-        "num_trained": len(trained),
-        "rejections": {
-            stage: sum(c["stage"] == stage for c in result.candidates)
-            for stage in ("extraction", "gate", "validation", "training")
-        },
-        "best_candidate_fitness": result.best_candidate_fitness,
-        "best_fitness": (result.final or {}).get("fitness_mean"),
-        "human_fitness": (result.human or {}).get("fitness_mean"),
-        "sparse_fitness": (result.sparse or {}).get("fitness_mean"),
-        "human_normalized_score": result.human_normalized_score,
-        "generated_ge_human": bool(result.generated_ge_human),
-        "prerank": result.prerank,
-        "sandbox_share_of_training": result.sandbox["mean_share_of_training"],
-        "sandbox_us_per_call": result.sandbox["mean_us_per_call"],
-        "llm_calls": llm.usage.calls - calls_before,
-        "seconds": result.seconds,
-        "run_dir": result.run_dir,
-    }
+    return task_row(task, result, llm.usage.calls - calls_before)
 
 
 # ---------------------------------------------------------------- parallel speed
 
 
-def speed_jobs(task_name: str, steps: int, folder: Path) -> list[RewardTrainJob]:
+def speed_jobs(task_name: str, steps: int, folder: Path, algo: str = "task") -> list[RewardTrainJob]:
     """Four valid candidate rewards of one task: its human and sparse rewards and two reweightings."""
-    task = get_reward_task(task_name)
+    task = bench_task(task_name, algo)
     codes = [
         task.human_reward,
         task.sparse_reward,
@@ -207,7 +286,7 @@ def measure_parallel(args: argparse.Namespace, console: Console) -> dict:
     for repeat in range(args.speed_repeats):
         for kind, fn in (("", train_reward_job), ("control_", train_env_reward)):
             for label, workers in (("sequential", 1), ("parallel", args.workers)):
-                jobs = speed_jobs(args.parallel_task, args.parallel_steps, root / f"{kind}{label}-{repeat}")
+                jobs = speed_jobs(args.parallel_task, args.parallel_steps, root / f"{kind}{label}-{repeat}", args.algo)
                 executor = make_executor("process", num_workers=workers, threads_per_worker=1)
                 start = time.perf_counter()
                 results = executor.map(fn, jobs)
@@ -294,8 +373,8 @@ def main() -> None:
     console = Console()
     torch.set_num_threads(2)
     names = args.tasks.split(",") if args.tasks else list(load_reward_tasks())
-    for name in names:
-        get_reward_task(name)
+    for name in names + [args.parallel_task]:
+        bench_task(name, args.algo)  # unknown names and algorithms that do not fit a task fail here
     start = time.perf_counter()
 
     console.print("[bold]IPC overhead of the sandbox[/bold]")
@@ -320,9 +399,10 @@ def main() -> None:
             )
             rows.append(row)
 
-    table = Table(title=f"Reward generation with {args.llm}")
+    table = Table(title=f"Reward generation with {args.llm}; algo {algo_description(args.algo)}")
     for column in (
         "task",
+        "algo",
         "valid code",
         "best fitness",
         "human",
@@ -335,6 +415,7 @@ def main() -> None:
     for r in rows:
         table.add_row(
             r["task"],
+            r["algo"],
             f"{r['num_valid']}/{r['num_candidates']}",
             fmt(r["best_fitness"]),
             fmt(r["human_fitness"]),
@@ -345,34 +426,21 @@ def main() -> None:
         )
     console.print(table)
 
-    candidates = sum(r["num_candidates"] for r in rows)
-    saved = sum(r["prerank"]["training_seconds_saved"] for r in rows)
-    spent = sum(r["prerank"]["training_seconds_without_prerank"] for r in rows)
-    winners = [r["prerank"]["dropped_winner"] for r in rows if r["prerank"]["dropped_winner"] is not None]
-    shares = [r["sandbox_share_of_training"] for r in rows if r["sandbox_share_of_training"] is not None]
-    summary = {
-        "valid_code_rate": sum(r["num_valid"] for r in rows) / candidates if candidates else None,
-        "share_generated_ge_human": float(np.mean([r["generated_ge_human"] for r in rows])) if rows else None,
-        "prerank": {
-            "mode": args.prerank,
-            "training_seconds_saved": saved,
-            "training_seconds_without_prerank": spent,
-            "saved_share": saved / spent if spent else None,
-            "tasks_with_a_trained_winner": len(winners),
-            "winner_flagged_hopeless": sum(winners),
-        },
-        "sandbox_share_of_training_mean": float(np.mean(shares)) if shares else None,
-    }
+    summary = summarize(rows, args.prerank)
     console.print(
-        f"valid code {fmt(summary['valid_code_rate'])}, generated >= human on {fmt(summary['share_generated_ge_human'])} "
-        f"of tasks, parallel speedup {parallel['speedup']:.2f}x, sandbox {ipc['sandbox_us_per_call_batch1']:.0f} us/call"
+        f"valid code {fmt(summary['valid_code_rate'])}, generated >= human on {summary['num_generated_ge_human']} "
+        f"of {summary['num_comparable_tasks']} comparable tasks (of {len(rows)}), "
+        f"parallel speedup {parallel['speedup']:.2f}x, sandbox {ipc['sandbox_us_per_call_batch1']:.0f} us/call"
     )
     data = {
         "benchmark": "reward_generation",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": data_command(),
         "llm": args.llm,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "config": {
+            **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "algo_note": f"trained with {algo_description(args.algo)}",
+        },
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

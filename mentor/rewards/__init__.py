@@ -39,6 +39,7 @@ _EXPORTS = {
     "load_reward_tasks": "tasks",
     "get_reward_task": "tasks",
     "match_reward_task": "tasks",
+    "default_algo": "tasks",
     "Episode": "rollouts",
     "record_episodes": "rollouts",
     "rank_agreement": "rollouts",

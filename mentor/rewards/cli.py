@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Annotated, Optional
@@ -101,8 +102,17 @@ def reward_command(
         ),
     ] = None,
     llm: Annotated[Optional[str], typer.Option(help="LLM spec (default: $MENTOR_LLM or the embedded model).")] = None,
+    algo: Annotated[
+        Optional[str],
+        typer.Option(
+            help="SB3 algorithm of every training: ppo, sac, a2c, dqn (default: the task's; sac on MuJoCo, else ppo)."
+        ),
+    ] = None,
     workers: Annotated[Optional[int], typer.Option(help="Parallel trainings (default: CPU count).")] = None,
-    executor: Annotated[str, typer.Option(help="process or sequential.")] = "process",
+    executor: Annotated[str, typer.Option(help="process, sequential or ray.")] = "process",
+    address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster address for --executor ray (default: start a local Ray).")
+    ] = None,
     name: Annotated[Optional[str], typer.Option(help="Run name (default: reward-<task>).")] = None,
     resume: Annotated[
         bool, typer.Option(help="Finish the newest run of this name from its last finished candidate.")
@@ -118,6 +128,11 @@ def reward_command(
     from mentor.runs import RunDir
 
     console = Console()
+    if address is not None and executor != "ray":
+        raise ConfigError(
+            f"--address ({address!r}) is a Ray cluster address; it needs --executor ray, not {executor!r}."
+        )
+    executor_config = ExecutorConfig(kind=executor, num_workers=workers, address=address)
     source = None
     if feedback == "prompt":
         source = PromptFeedback(ask=lambda text: typer.prompt(text, default="", show_default=False), show=console.print)
@@ -126,6 +141,8 @@ def reward_command(
             raise ConfigError(f"--feedback ({feedback!r}) must be 'prompt' or an existing file.")
         source = FileFeedback(feedback)
     if resume:
+        if algo is not None:
+            raise ConfigError(f"--resume continues a run with its saved algorithm; drop --algo ({algo!r}).")
         if name is None:
             name = f"reward-{resolve_task(description, env, task, fitness, human_reward, tasks_file).name}"
         run = RunDir.latest(name)
@@ -135,6 +152,8 @@ def reward_command(
         loop = RewardLoop.resume(run, llm=llm, feedback=source)
     else:
         reward_task = resolve_task(description, env, task, fitness, human_reward, tasks_file)
+        if algo is not None:
+            reward_task = dataclasses.replace(reward_task, algo=algo)
         config = RewardLoopConfig(
             mode=mode,
             iterations=iterations,
@@ -148,7 +167,7 @@ def reward_command(
             seed=seed,
             prerank=prerank,
             baselines=baselines,
-            executor=ExecutorConfig(kind=executor, num_workers=workers),
+            executor=executor_config,
         )
         run = RunDir.create(name or f"reward-{reward_task.name}")
         console.print(f"Task {reward_task.name!r}: {reward_task.goal} ({reward_task.env_id}); run folder {run.path}")

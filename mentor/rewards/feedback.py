@@ -1,7 +1,9 @@
 """Human feedback for Text2Reward mode: typed at a prompt, or read from a file, one block per round.
 
 A feedback source is called with a summary of the round (fitness, component statistics) and
-returns the person's comment, or ``None`` to stop refining.
+returns the person's comment, or ``None`` to stop refining. A source that reads its answers in
+order (:class:`FileFeedback`) also has ``skip(n)``: a resumed loop calls it for every round whose
+feedback was already saved, so the next round gets the next block, not the first one again.
 
 Example:
     >>> source = FileFeedback.from_text("run faster\\n---\\nkeep the torso level")
@@ -52,6 +54,10 @@ class FileFeedback:
 
     def __call__(self, summary: str) -> str | None:
         return self._blocks.pop(0) if self._blocks else None
+
+    def skip(self, n: int = 1) -> None:
+        """Pass over the next ``n`` blocks (rounds answered before a resume)."""
+        del self._blocks[:n]
 
 
 class PromptFeedback:

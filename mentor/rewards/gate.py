@@ -10,7 +10,8 @@ goes back to the LLM:
 - the builtins :data:`FORBIDDEN_NAMES` (``open``, ``exec``, ``eval``, ``compile``, ``__import__``,
   ``getattr``, ``globals``, ``vars``, ...);
 - attributes that reach frames, code objects or numpy's file and library I/O
-  (:data:`FORBIDDEN_ATTRIBUTES`: ``gi_frame``, ``f_globals``, ``tofile``, ``load``, ``ctypeslib``, ...);
+  (:data:`FORBIDDEN_ATTRIBUTES`: ``gi_frame``, ``f_globals``, ``tofile``, ``load``, ``ctypeslib``, ...),
+  whether read as attributes or imported by name (``from numpy import load``, ``import numpy.ctypeslib``);
 - class definitions and ``async`` code.
 
 Example:
@@ -133,9 +134,16 @@ class _Gate(ast.NodeVisitor):
         raise RewardCodeError(f"line {getattr(node, 'lineno', '?')}: {reason}")
 
     def _check_module(self, node: ast.AST, name: str | None) -> None:
-        top = (name or "").split(".")[0]
-        if top not in ALLOWED_IMPORTS or (top == "math" and name != "math"):
+        parts = (name or "").split(".")
+        if parts[0] not in ALLOWED_IMPORTS or (parts[0] == "math" and name != "math"):
             self._reject(node, f"import of {name!r} is not allowed (allowed: {', '.join(ALLOWED_IMPORTS)})")
+        for part in parts[1:]:
+            self._check_imported_name(node, part, f"import of {name!r}")
+
+    def _check_imported_name(self, node: ast.AST, name: str, what: str) -> None:
+        # An import binds what attribute access would reach: ``from numpy import load`` is ``numpy.load``.
+        if name in FORBIDDEN_ATTRIBUTES or name in FORBIDDEN_NAMES:
+            self._reject(node, f"{what} is not allowed in reward code ({name!r} is forbidden)")
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -150,6 +158,7 @@ class _Gate(ast.NodeVisitor):
                 self._reject(node, f"'from {node.module} import *' is not allowed; import names one by one")
             if alias.name.startswith("_"):
                 self._reject(node, f"importing the private name {alias.name!r} is not allowed")
+            self._check_imported_name(node, alias.name, f"'from {node.module} import {alias.name}'")
 
     def visit_Name(self, node: ast.Name) -> None:
         if node.id.startswith("__"):

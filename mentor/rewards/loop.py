@@ -90,8 +90,10 @@ class RewardLoopConfig:
         num_points: points of training at which component statistics are taken.
         baselines: train the human and sparse rewards (needed for the human-normalised score).
         prerank: ``off``; ``drop`` (candidates whose returns order the reference episodes no better
-            than chance are not trained); ``audit`` (they are flagged but trained, to measure what
-            dropping would save and whether it would have dropped the winner).
+            than chance are not trained; when that is every valid candidate of an iteration, the
+            best-ranked still trains, recorded as ``kept_despite_flag``); ``audit`` (they are flagged
+            but trained, to measure what dropping would save and whether it would have dropped the
+            winner; flags are never changed).
         prerank_min_agreement: a candidate is hopeless when its rank agreement is at most this.
         prerank_episodes: reference episodes per reference policy.
         prerank_max_steps: most steps of a reference episode.
@@ -176,6 +178,9 @@ class Candidate:
         reason: one-line reason it was rejected or failed; ``None`` if trained.
         prerank_agreement: rank agreement with the reference fitness (``None``: not scored).
         would_drop: pre-ranking judged it hopeless (in ``audit`` mode it is trained anyway).
+        kept_despite_flag: ``drop`` mode only: every valid candidate of its iteration was judged
+            hopeless and this, the best-ranked of them, was trained anyway so that something trains
+            (``would_drop`` stays ``True``).
         result: its training result, if it was trained.
     """
 
@@ -188,6 +193,7 @@ class Candidate:
     reason: str | None = None
     prerank_agreement: float | None = None
     would_drop: bool = False
+    kept_despite_flag: bool = False
     result: RewardTrainResult | None = None
 
     @property
@@ -209,6 +215,7 @@ class Candidate:
             "reason": self.reason,
             "prerank_agreement": self.prerank_agreement,
             "would_drop": self.would_drop,
+            "kept_despite_flag": self.kept_despite_flag,
             "fitness": self.fitness,
             "train_seconds": self.result.train_seconds if self.result is not None else None,
         }
@@ -501,14 +508,16 @@ class RewardLoop:
                 saved = json.loads(verdict_path.read_text())
                 c.code, c.stage, c.reason = saved["code"], saved["stage"], saved["reason"]
                 c.prerank_agreement, c.would_drop = saved["prerank_agreement"], saved["would_drop"]
+                c.kept_despite_flag = saved.get("kept_despite_flag", False)
             else:
                 self._check_one(c, validation, references)
                 fresh.append(c)
         valid = [c for c in fresh if c.stage == "prerank"]
-        if valid and all(c.would_drop for c in valid):
-            max(valid, key=lambda c: c.prerank_agreement).would_drop = False
+        if self.config.prerank == "drop" and valid and all(c.would_drop for c in valid):
+            # something must train: the best-ranked stays flagged, and is recorded as kept despite it
+            max(valid, key=lambda c: c.prerank_agreement).kept_despite_flag = True
         for c in fresh:
-            if c.stage == "prerank" and c.would_drop and self.config.prerank == "drop":
+            if c.stage == "prerank" and c.would_drop and self.config.prerank == "drop" and not c.kept_despite_flag:
                 c.reason = (
                     f"pre-ranking: its returns order the reference episodes no better than chance "
                     f"(rank agreement {c.prerank_agreement:.2f} <= {self.config.prerank_min_agreement:.2f})"
@@ -555,6 +564,7 @@ class RewardLoop:
                     "reason": c.reason,
                     "prerank_agreement": c.prerank_agreement,
                     "would_drop": c.would_drop,
+                    "kept_despite_flag": c.kept_despite_flag,
                     "code": c.code,
                 },
                 indent=2,
@@ -583,6 +593,10 @@ class RewardLoop:
     def _human_feedback(self, iteration: int, candidate: Candidate) -> str | None:
         path = self.run.path / f"iter-{iteration:02d}" / "human_feedback.txt"
         if path.exists():
+            # answered before a resume: a source that reads in order moves past that round's answer
+            skip = getattr(self.feedback, "skip", None)
+            if skip is not None:
+                skip(1)
             return path.read_text().strip() or None
         if self.feedback is None:
             return None
@@ -610,6 +624,8 @@ class RewardLoop:
         mode = self.config.prerank
         scored = [c for c in candidates if c.prerank_agreement is not None]
         flagged = [c for c in candidates if c.would_drop]
+        kept = [c for c in flagged if c.kept_despite_flag]
+        dropped = [c for c in flagged if not c.kept_despite_flag]
         trained = [c for c in candidates if c.result is not None]
         spent = float(sum(c.result.train_seconds for c in trained))
         if mode == "audit":
@@ -617,7 +633,7 @@ class RewardLoop:
             total, measured = spent, True
         else:
             mean = spent / len(trained) if trained else 0.0
-            saved, total, measured = mean * len(flagged), spent + mean * len(flagged), False
+            saved, total, measured = mean * len(dropped), spent + mean * len(dropped), False
         iteration_bests = {}
         for c in candidates:
             if c.fitness is not None and (
@@ -628,11 +644,14 @@ class RewardLoop:
             "mode": mode,
             "scored": len(scored),
             "flagged_hopeless": len(flagged),
+            "kept_despite_flag": len(kept),
             "training_seconds_saved": saved,
             "training_seconds_without_prerank": total,
             "saved_share": saved / total if total else 0.0,
             "saving_measured": measured,
             "dropped_winner": bool(best.would_drop) if (best is not None and mode == "audit") else None,
+            "winner_flagged_hopeless": bool(best.would_drop) if (best is not None and mode != "off") else None,
+            "winner_kept_despite_flag": bool(best.kept_despite_flag) if (best is not None and mode == "drop") else None,
             "iteration_bests_flagged": sum(c.would_drop for c in iteration_bests.values()) if mode == "audit" else None,
             "iterations": len(iteration_bests),
         }

@@ -113,6 +113,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _hopeless(candidate: dict[str, Any]) -> str:
+    if not candidate["would_drop"]:
+        return ""
+    return " (hopeless, kept)" if candidate.get("kept_despite_flag") else " (hopeless)"
+
+
 def _seed_folders(run: Path, kind: str) -> list[Path]:
     return sorted((run / kind).glob("seed-*")) if (run / kind).is_dir() else []
 
@@ -187,7 +193,7 @@ def render_reward_report(run_dir: Path | str) -> Path:
     for c in results["candidates"]:
         reason = (c["reason"] or "").replace("|", "\\|")
         lines.append(
-            f"| {c['label']} | {c['stage']} | {_fmt(c['prerank_agreement'], 2)}{' (hopeless)' if c['would_drop'] else ''} "
+            f"| {c['label']} | {c['stage']} | {_fmt(c['prerank_agreement'], 2)}{_hopeless(c)} "
             f"| {_fmt(c['fitness'])} | {_fmt(c['train_seconds'], 2)} | {reason} |"
         )
     pre = results["prerank"]
@@ -200,7 +206,14 @@ def render_reward_report(run_dir: Path | str) -> Path:
         f"hopeless; training time saved {pre['training_seconds_saved']:.0f} s of "
         f"{pre['training_seconds_without_prerank']:.0f} s ({pre['saved_share']:.0%}, "
         f"{'measured' if pre['saving_measured'] else 'estimated from the mean training time'}). "
-        f"Dropped the eventual winner: {_fmt(pre['dropped_winner'])}.",
+        f"Dropped the eventual winner: {_fmt(pre['dropped_winner'])}. "
+        f"Winner judged hopeless: {_fmt(pre.get('winner_flagged_hopeless'))}"
+        + (
+            f" ({pre['kept_despite_flag']} candidate(s) trained although judged hopeless, because every valid "
+            "candidate of their iteration was)."
+            if pre.get("kept_despite_flag")
+            else "."
+        ),
         "",
         "## Sandbox",
         "",

@@ -25,7 +25,40 @@ from mentor.paths import configs_root
 from mentor.rewards.fitness import get_fitness
 from mentor.rewards.gate import check_reward_code
 
-__all__ = ["RewardTask", "load_reward_tasks", "get_reward_task", "match_reward_task", "default_tasks_path"]
+__all__ = [
+    "REWARD_ALGOS",
+    "FAMILY_ALGOS",
+    "RewardTask",
+    "default_algo",
+    "load_reward_tasks",
+    "get_reward_task",
+    "match_reward_task",
+    "default_tasks_path",
+]
+
+#: SB3 algorithms rewards can train with, and the action spaces they handle.
+REWARD_ALGOS: dict[str, tuple[str, ...]] = {
+    "ppo": ("discrete", "continuous"),
+    "a2c": ("discrete", "continuous"),
+    "sac": ("continuous",),
+    "dqn": ("discrete",),
+}
+
+#: The algorithm of a task that sets none, by env family (Text2Reward trains SAC on MuJoCo); others get PPO.
+FAMILY_ALGOS: dict[str, str] = {"mujoco": "sac"}
+
+#: Env families whose actions are continuous; the rest are discrete.
+_CONTINUOUS_FAMILIES = ("mujoco",)
+
+
+def default_algo(env_id: str) -> str:
+    """The algorithm a task on ``env_id`` trains with when it sets none: ``sac`` on MuJoCo, ``ppo`` elsewhere.
+
+    Example:
+        >>> default_algo("mentor/HalfCheetah-v5"), default_algo("mentor/MiniGrid-DoorKey-5x5-v0")
+        ('sac', 'ppo')
+    """
+    return FAMILY_ALGOS.get(family_of(env_id), "ppo")
 
 
 @dataclass
@@ -40,7 +73,8 @@ class RewardTask:
         details: optional extra sentences the prompt adds after the description.
         human_reward: human-written reward code to compare against; ``None``: no comparison.
         sparse_reward: reward code paying the fitness signal; ``None``: the fitness's own.
-        algo: SB3 algorithm that trains every reward of the task.
+        algo: SB3 algorithm that trains every reward of the task (:data:`REWARD_ALGOS`); ``None``: the
+            family's (:func:`default_algo`: ``sac`` on MuJoCo, ``ppo`` elsewhere).
         env_kwargs: keyword arguments for ``mentor.envs.make``.
         hyperparams: overrides of the zoo hyperparameters.
     """
@@ -52,7 +86,7 @@ class RewardTask:
     details: str = ""
     human_reward: str | None = None
     sparse_reward: str | None = None
-    algo: str = "ppo"
+    algo: str | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
@@ -68,6 +102,17 @@ class RewardTask:
             )
         if self.sparse_reward is None:
             self.sparse_reward = fitness.sparse_reward(family)
+        if self.algo is None:
+            self.algo = default_algo(self.env_id)
+        if self.algo not in REWARD_ALGOS:
+            raise UnknownComponentError("SB3 algorithm", self.algo, REWARD_ALGOS)
+        actions = "continuous" if family in _CONTINUOUS_FAMILIES else "discrete"
+        if actions not in REWARD_ALGOS[self.algo]:
+            fitting = ", ".join(a for a, kinds in REWARD_ALGOS.items() if actions in kinds)
+            raise ConfigError(
+                f"task {self.name!r}: algo {self.algo!r} handles {' and '.join(REWARD_ALGOS[self.algo])} actions, "
+                f"but {self.env_id} has {actions} ones; use one of {fitting}."
+            )
         for kind in ("human_reward", "sparse_reward"):
             code = getattr(self, kind)
             if code is not None:

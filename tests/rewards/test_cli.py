@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 import mentor.rewards.loop as loop_module
-from mentor.errors import ConfigError
+from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm.testing import ScriptedLLM
 from mentor.rewards.cli import resolve_task, reward_command
 from mentor.runs import RunDir
@@ -99,3 +100,40 @@ def test_resolve_task(tmp_path):
         match=r"no configured task on mentor/HalfCheetah-v5 matches 'make the cheetah flip', so say how to judge it: --fitness one of",
     ):
         resolve_task("make the cheetah flip", "mentor/HalfCheetah-v5", None, None, None)
+
+
+def test_executor_address_and_algo_options(app, monkeypatch, fake_trainer):
+    import mentor.executors
+
+    seen = []
+
+    def fake_make_executor(config):
+        seen.append(config)
+        return mentor.executors.make_executor("sequential")
+
+    monkeypatch.setattr(loop_module, "make_executor", fake_make_executor)
+    args = ["reward", "--task", "hopper_hop", "--iterations", "1", "--samples", "1", "--temperature", "0.5", *FAST]
+    args[args.index("sequential")] = "ray"
+    result = CliRunner().invoke(app, [*args, "--address", "ray://head:10001", "--workers", "3", "--algo", "a2c"])
+    assert result.exit_code == 0, result.output
+    assert (seen[0].kind, seen[0].address, seen[0].num_workers) == ("ray", "ray://head:10001", 3)
+    saved = RunDir.latest("reward-hopper_hop").read_config()
+    assert saved["loop"]["executor"]["address"] == "ray://head:10001" and saved["task"]["algo"] == "a2c"
+
+    result = CliRunner().invoke(app, ["reward", "--name", "no-algo", *args[1:]])
+    assert result.exit_code == 0, result.output
+    assert RunDir.latest("no-algo").read_config()["task"]["algo"] == "sac"  # the MuJoCo default
+
+
+@pytest.mark.parametrize(
+    ("extra", "error", "message"),
+    [
+        (["--address", "auto"], ConfigError, r"--address \('auto'\) is a Ray cluster address; it needs --executor ray"),
+        (["--algo", "sac"], ConfigError, r"algo 'sac' handles continuous actions, but mentor/MiniGrid"),
+        (["--algo", "ppo2"], UnknownComponentError, r"Unknown SB3 algorithm 'ppo2'. Did you mean 'ppo'"),
+        (["--resume", "--algo", "ppo"], ConfigError, r"--resume continues a run with its saved algorithm"),
+    ],
+)
+def test_bad_executor_and_algo_options(app, extra, error, message):
+    result = CliRunner().invoke(app, ["reward", "--task", "doorkey", *FAST, *extra])
+    assert isinstance(result.exception, error) and re.search(message, str(result.exception)), result.output

@@ -4,6 +4,7 @@ pre-ranking and the outputs of a run. Trainings are faked (``fake_trainer``) exc
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -196,6 +197,24 @@ def test_text2reward_refines_with_human_feedback(fake_trainer):
     assert (loop.run.path / "iter-00/human_feedback.txt").read_text().strip() == "get the key first"
 
 
+def test_text2reward_resume_moves_the_feedback_file_past_saved_rounds(fake_trainer, tmp_path):
+    notes = tmp_path / "feedback.txt"
+    notes.write_text("get the key first\n---\nthen open the door\n")
+    llm = ScriptedLLM([answer(GOOD, 0.1), answer(GOOD, 0.2)])
+    loop = make_loop(llm, mode="text2reward", iterations=3, samples=None, baselines=False, feedback=FileFeedback(notes))
+    fake_trainer.kill_after = 1  # round one trains and gets its feedback; round two is killed in training
+    with pytest.raises(KeyboardInterrupt):
+        loop.search()
+    assert (loop.run.path / "iter-00/human_feedback.txt").read_text().strip() == "get the key first"
+
+    fake_trainer.kill_after = None
+    later = ScriptedLLM([answer(GOOD, 0.3)])
+    result = RewardLoop.resume(loop.run, llm=later, feedback=FileFeedback(notes)).search()
+    assert result.num_candidates == 3 and len(later.requests) == 1
+    assert (loop.run.path / "iter-01/human_feedback.txt").read_text().strip() == "then open the door"
+    assert "then open the door" in later.requests[0][3]["content"]
+
+
 def test_text2reward_without_feedback_is_zero_shot(fake_trainer):
     llm = ScriptedLLM([answer(GOOD, 0.1)])
     result = make_loop(llm, mode="text2reward", iterations=3, samples=None, baselines=False).search()
@@ -231,7 +250,22 @@ def test_prerank_keeps_one_candidate_when_all_look_hopeless(fake_trainer):
     result = make_loop(
         llm, task="halfcheetah_forward", prerank="drop", **{**PRERANK, "samples": 1, "temperature": 0.5}
     ).search()
-    assert result.candidates[0]["stage"] == "trained" and not result.candidates[0]["would_drop"]
+    (kept,) = result.candidates
+    assert kept["stage"] == "trained" and kept["would_drop"] and kept["kept_despite_flag"]
+    assert result.prerank["flagged_hopeless"] == 1 and result.prerank["kept_despite_flag"] == 1
+    assert result.prerank["winner_flagged_hopeless"] is True and result.prerank["winner_kept_despite_flag"] is True
+    assert result.prerank["training_seconds_saved"] == 0.0
+    report = (Path(result.run_dir) / "report.md").read_text()
+    assert "(hopeless, kept)" in report and "Winner judged hopeless: True (1 candidate(s) trained although" in report
+
+
+def test_prerank_audit_keeps_the_flags_when_all_look_hopeless(fake_trainer):
+    llm = ScriptedLLM([answer(BACKWARD, 0.2), answer(BACKWARD, 0.3)])
+    result = make_loop(llm, task="halfcheetah_forward", prerank="audit", **PRERANK).search()
+    assert [c["would_drop"] for c in result.candidates] == [True, True]
+    assert not any(c["kept_despite_flag"] for c in result.candidates)
+    assert result.prerank["dropped_winner"] is True and result.prerank["winner_flagged_hopeless"] is True
+    assert result.prerank["flagged_hopeless"] == 2 and result.prerank["winner_kept_despite_flag"] is None
 
 
 @pytest.mark.parametrize(

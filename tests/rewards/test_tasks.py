@@ -9,7 +9,7 @@ import mentor.envs
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.rewards.rollouts import record_episodes
 from mentor.rewards.sandbox import validate_reward_code
-from mentor.rewards.tasks import RewardTask, get_reward_task, load_reward_tasks, match_reward_task
+from mentor.rewards.tasks import RewardTask, default_algo, get_reward_task, load_reward_tasks, match_reward_task
 from mentor.rewards.wrappers import ReplaceReward
 
 TASKS = load_reward_tasks()
@@ -135,6 +135,13 @@ def test_unknown_task_lists_the_choices():
             r"human_reward is rejected by the sandbox gate: line 1: import of 'os'",
         ),
         ({"env_id": "mentor/HalfCheetah-v9"}, UnknownComponentError, r"Unknown env id 'mentor/HalfCheetah-v9'"),
+        ({"algo": "td3"}, UnknownComponentError, r"Unknown SB3 algorithm 'td3'. Available: a2c, dqn, ppo, sac"),
+        (
+            {"algo": "dqn"},
+            ConfigError,
+            r"task 't': algo 'dqn' handles discrete actions, but mentor/HalfCheetah-v5 has continuous ones; "
+            r"use one of ppo, a2c, sac",
+        ),
     ],
 )
 def test_task_validation(kwargs, error, message):
@@ -154,3 +161,18 @@ def test_goal_joins_description_and_details():
     assert task.goal == "run forward. Fast." and task.family == "mujoco"
     assert "next_state.x_position - state.x_position" in task.sparse_reward
     assert task.to_dict()["name"] == "t"
+
+
+def test_algo_defaults_per_family_and_the_tasks_file_can_set_it(tmp_path):
+    assert {name: task.algo for name, task in TASKS.items() if task.family == "mujoco"} == {
+        name: "sac" for name, task in TASKS.items() if task.family == "mujoco"
+    }
+    assert TASKS["doorkey"].algo == "ppo" and TASKS["crafter_collect_wood"].algo == "ppo"
+    assert default_algo("mentor/Ant-v5") == "sac" and default_algo("mentor/Crafter-Symbolic-v0") == "ppo"
+    tasks = tmp_path / "tasks.yaml"
+    tasks.write_text(
+        "run:\n  env_id: mentor/HalfCheetah-v5\n  description: run\n  fitness: forward_distance\n  algo: ppo\n"
+        "key:\n  env_id: mentor/MiniGrid-DoorKey-5x5-v0\n  description: key\n  fitness: success_rate\n  algo: dqn\n"
+    )
+    assert {name: task.algo for name, task in load_reward_tasks(tasks).items()} == {"run": "ppo", "key": "dqn"}
+    assert RewardTask(**get_reward_task("run", tasks).to_dict()).algo == "ppo"  # survives a resume
