@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -112,6 +113,22 @@ def generation_speed(llm, max_new_tokens: int, repeats: int) -> dict:
     return {"tokens_per_s": statistics.median(rates), "tokens_per_run": tokens, "runs_tokens_per_s": rates}
 
 
+def cached_load_seconds(spec: str, repeats: int = 3) -> dict:
+    """Seconds ``make_llm(spec)`` takes in a fresh process once the safetensors cache exists (torch imported first)."""
+    code = (
+        "import time, torch\n"
+        "start = time.perf_counter()\n"
+        "from mentor.llm import make_llm\n"
+        f"make_llm({spec!r}, cache=False)\n"
+        "print(time.perf_counter() - start)"
+    )
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        runs.append(float(out.strip().splitlines()[-1]))
+    return {"median_seconds": statistics.median(runs), "runs": runs}
+
+
 def llamacpp_results(args: argparse.Namespace, threads: int) -> dict:
     if not is_llamacpp_available():
         return {"available": False, "reason": "llama-cpp-python not installed (extra [llamacpp])"}
@@ -127,6 +144,8 @@ def main() -> None:
     args = parse_args()
     console = Console()
     llm = make_llm(args.spec, cache=False, device="cpu")
+    load = cached_load_seconds(args.spec)
+    console.print(f"load from the safetensors cache in a fresh process: {load['median_seconds']:.2f} s (median)")
     model, tokenizer = llm.model, llm.tokenizer
     candidates = list(BABYAI_ACTIONS)
     prompt_tokens = len(tokenizer(BABYAI_PROMPT, add_special_tokens=False)["input_ids"])
@@ -181,6 +200,8 @@ def main() -> None:
         "shared_seconds": headline["single_prompt"]["shared_seconds"],
         "batch_speedup": headline["batch"]["speedup"] if headline["batch"] else None,
         "headline_threads": best,
+        "scoring_speedup_by_threads": {t: r["single_prompt"]["speedup"] for t, r in by_threads.items()},
+        "cached_load": load,
         "generation": generation,
         "by_threads": by_threads,
         "setup": {
