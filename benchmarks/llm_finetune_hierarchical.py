@@ -1,12 +1,12 @@
 """Online PPO fine-tuning of the LLM high level over learned SB3 skills: success before and after, against env steps.
 
 The embedded SmolLM2-135M picks skills by name (a softmax over its scores of the skills the options
-env offers); the skills are the goal-conditioned SB3 PPO zoo of the level's family (the newest one
-under ``runs/`` that covers the level, else one trained now). Only the high-level decisions are
+env offers); the skills are a goal-conditioned SB3 PPO zoo trained now for ``--skill-steps`` on the
+level (``--zoo PATH`` or ``--zoo latest`` reuses one). Only the high-level decisions are
 fine-tuned (LoRA on the top layers, value head), so LLM calls stay rare. The greedy high level is
 evaluated on held-out seeds, greedy and sampled (the policy PPO trains), before training and after
-each of ``--points`` equal slices of ``--minutes`` of training. Env steps are low-level steps: skill training plus the steps the skills took
-while the high level trained.
+each of ``--points`` equal slices of ``--minutes`` of training. Env steps are low-level steps: skill
+training and skill evaluation, plus the steps the skills took while the high level trained.
 
     python benchmarks/llm_finetune_hierarchical.py                      # KeyCorridorS3R3, 30 minutes
     python benchmarks/llm_finetune_hierarchical.py --env mentor/BabyAI-UnlockPickup-v0 --minutes 10
@@ -50,8 +50,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--points", type=int, default=3, help="evaluations during training")
     parser.add_argument("--eval-episodes", type=int, default=40, help="held-out episodes per evaluation")
     parser.add_argument("--max-options", type=int, default=16, help="skills per episode")
-    parser.add_argument("--skill-steps", type=int, default=150_000, help="skill training when no zoo covers --env")
-    parser.add_argument("--zoo", type=Path, default=None, help="skill zoo folder (default: newest covering --env)")
+    parser.add_argument("--skill-steps", type=int, default=150_000, help="env steps of the skill zoo trained first")
+    parser.add_argument(
+        "--zoo", default=None, help="reuse a skill zoo: its folder, or 'latest' for the newest covering --env"
+    )
     parser.add_argument("--llm", default="transformers:embedded", help="LLM spec of a transformers model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", "-p", action="append", default=[], help="FinetuneConfig override key=value")
@@ -63,7 +65,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def load_zoo(args: argparse.Namespace, run: RunDir) -> SkillZoo:
-    folder = args.zoo or find_zoo(args.env)
+    folder = find_zoo(args.env) if args.zoo == "latest" else args.zoo
+    if args.zoo == "latest" and folder is None:
+        raise SystemExit(f"--zoo latest: no skill zoo under runs/ covers {args.env}")
     if folder is not None:
         return SkillZoo.load(folder)
     zoo_run = RunDir(run.path / "skills")
@@ -81,7 +85,7 @@ def main() -> None:
     run = RunDir.create(f"bench-llm-finetune-hierarchical-{args.env.split('/')[-1]}")
     print(f"run folder: {run.path}", flush=True)
     zoo = load_zoo(args, run)
-    print(f"skills: {zoo.path} ({zoo.num_timesteps:,} env steps of skill training)", flush=True)
+    print(f"skills: {zoo.path} ({zoo.num_env_steps:,} env steps of skill training and evaluation)", flush=True)
 
     def options_env() -> OptionsEnv:
         return OptionsEnv(make_env(args.env), zoo, OptionsConfig(max_options=args.max_options))
@@ -111,7 +115,7 @@ def main() -> None:
     def point(label: str) -> dict:
         greedy = trainer.evaluate(deterministic=True)
         sampled = trainer.evaluate(deterministic=False)
-        low = zoo.num_timesteps + training_low_level_steps
+        low = zoo.num_env_steps + training_low_level_steps
         row = {
             "label": label,
             "training_minutes": trainer.train_seconds / 60,
@@ -149,6 +153,7 @@ def main() -> None:
         "llm": config.model,
         "zoo": str(zoo.path),
         "skill_training_env_steps": zoo.num_timesteps,
+        "skill_evaluation_env_steps": zoo.eval_env_steps,
         "zero_shot_success": curve[0]["success_rate"],
         "finetuned_success": curve[-1]["success_rate"],
         "zero_shot_sampled_success": curve[0]["sampled_success_rate"],
@@ -174,7 +179,7 @@ def main() -> None:
     steps = [p["env_steps"] for p in curve]
     ax.plot(steps, [100 * p["success_rate"] for p in curve], marker="o", label="greedy skill choice")
     ax.plot(steps, [100 * p["sampled_success_rate"] for p in curve], marker="s", label="sampled skill choice")
-    ax.axvline(zoo.num_timesteps, color="grey", linestyle=":", label="skill training ends; fine-tuning starts")
+    ax.axvline(zoo.num_env_steps, color="grey", linestyle=":", label="skill training ends; fine-tuning starts")
     ax.legend(loc="best", fontsize=8)
     ax.set_xlabel("env steps (skill training + skills run while the high level trains)")
     ax.set_ylabel(f"success rate (%), {args.eval_episodes} held-out seeds")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,6 +17,29 @@ from mentor.overrides import parse_overrides
 __all__ = ["train_llm_ppo_command"]
 
 console = Console()
+OPTIONS_ENV_FILE = "options_env.json"
+
+
+def _options_env_fn(env_id: str, zoo: str, max_options: int) -> Callable[[], Any]:
+    """Envs whose actions are the skills of ``zoo`` (the hierarchical agent's high level)."""
+    from mentor.agents.options import OptionsConfig, OptionsEnv
+    from mentor.envs import make
+    from mentor.planners.zoo import SkillZoo
+
+    skills = SkillZoo.load(zoo)
+    return lambda: OptionsEnv(make(env_id), skills, OptionsConfig(max_options=max_options))
+
+
+def _resolve_zoo(skills: str, env_id: str) -> str:
+    from mentor.agents.hierarchical import find_zoo
+
+    folder = find_zoo(env_id) if skills == "latest" else Path(skills)
+    if folder is None or not folder.is_dir():
+        raise ConfigError(
+            f"--skills {skills!r}: no skill zoo {'under runs/ covers ' + env_id if skills == 'latest' else 'there'}; "
+            f"train one with `mentor train skills --env {env_id}` or pass its folder."
+        )
+    return str(folder.resolve())
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -66,6 +90,14 @@ def train_llm_ppo_command(
         Optional[int], typer.Option(help="Greedy episodes on held-out seeds after training (n_eval_episodes).")
     ] = None,
     zero_shot: Annotated[bool, typer.Option(help="Also evaluate the policy before training.")] = False,
+    skills: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Fine-tune the hierarchical agent's high level: the LLM chooses among the skills of this zoo "
+            "folder ('latest': the newest covering --env), which run until they end."
+        ),
+    ] = None,
+    max_options: Annotated[int, typer.Option(help="Skills per episode (with --skills).")] = 16,
 ) -> None:
     """Fine-tune the LLM policy online with PPO (LoRA + value head) on a text env; evaluate on held-out seeds."""
     from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
@@ -85,6 +117,8 @@ def train_llm_ppo_command(
         flags["total_timesteps"] = None
     overrides = parse_overrides(set_ or [])
     if resume:
+        if skills is not None:
+            raise ConfigError("--skills cannot change a resumed run; it resumes with the skills it started with.")
         if overrides:
             raise ConfigError(
                 f"--set {', '.join(sorted(overrides))} cannot change a resumed run; "
@@ -97,14 +131,23 @@ def train_llm_ppo_command(
         data = {k: v for k, v in run.read_config().items() if k != "agent"}
         budget = {k: flags[k] for k in ("total_timesteps", "max_minutes", "n_eval_episodes") if k in flags}
         cfg = FinetuneConfig.from_dict({**data, **budget})
+        options = run.read_json(OPTIONS_ENV_FILE) if run.file(OPTIONS_ENV_FILE).exists() else None
         console.print(f"Resuming {run.path}")
     else:
         data = _read_config_file(config) if config is not None else {}
         if "model" not in data and os.environ.get("MENTOR_LLM"):
             data["model"] = os.environ["MENTOR_LLM"]
+        if skills is not None:
+            data.setdefault("prompt_template", "{text}\nNext skill:")
         cfg = FinetuneConfig.from_dict({**data, **flags, **overrides})
+        options = None
+        if skills is not None:
+            options = {"zoo": _resolve_zoo(skills, cfg.env_id), "max_options": max_options}
         run = RunDir.create(name or f"llm-ppo-{cfg.env_id.split('/')[-1]}")
-    trainer = LLMFinetuner(cfg, run)
+        if options is not None:
+            run.write_json(OPTIONS_ENV_FILE, options)
+    env_fn = _options_env_fn(cfg.env_id, options["zoo"], options["max_options"]) if options else None
+    trainer = LLMFinetuner(cfg, run, env_fn=env_fn)
     if zero_shot and not resume:
         before = trainer.evaluate()
         run.write_json("eval_zero_shot.json", before)

@@ -337,6 +337,24 @@ def test_a_few_ppo_updates_on_the_embedded_model_in_babyai_text_have_finite_loss
     assert changed
 
 
+def _suite_envs(name: str) -> list[str]:
+    from mentor.benchmarks.suites import load_suite
+
+    return load_suite(name).envs
+
+
+@pytest.mark.parametrize("env_id", _suite_envs("babyai-text") + ["mentor/TextWorld-Easy-v0"])
+def test_one_update_on_every_balrog_babyai_task_and_on_textworld(env_id):
+    """The trainer runs on the BALROG BabyAI task set and on TextWorld through their text views."""
+    cfg = tiny(env_id=env_id, total_timesteps=8, n_epochs=1, trunk_cache_size=0)
+    trainer = LLMFinetuner(cfg)
+    summary = trainer.train()
+    (record,) = trainer.run.iter_metrics("update")
+    assert summary["env_steps"] == 8
+    assert math.isfinite(record["train/loss"]) and math.isfinite(record["train/approx_kl"])
+    trainer.close()
+
+
 def test_bench_agent_trains_within_the_budget_and_writes_a_cell(tmp_path):
     from mentor.benchmarks.agents import CellJob, make_bench_agent, read_cell_files
 

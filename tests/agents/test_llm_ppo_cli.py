@@ -137,3 +137,36 @@ def test_config_file_must_be_a_mapping(invoke, tmp_path):
 def test_shipped_configs_are_valid(path):
     cfg = FinetuneConfig.from_dict(yaml.safe_load(path.read_text()))
     assert json.dumps(cfg.to_dict())
+
+
+def test_skills_fine_tune_the_high_level_over_a_skill_zoo_and_resume_with_it(invoke, tmp_path):
+    from mentor.planners.zoo import SkillZooConfig, train_skill_zoo
+
+    level = "mentor/BabyAI-UnlockPickup-v0"
+    zoo = RunDir.create("skills-minigrid", tmp_path)
+    tiny_ppo = {"n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 1}
+    train_skill_zoo(SkillZooConfig([level], total_timesteps=64, hyperparams=tiny_ppo, eval_episodes=2), zoo)
+    args = ["--env", level, "--model", "transformers:tiny", "--name", "cli", "--eval-episodes", "1"]
+    args += ["-p", "n_envs=2", "-p", "n_steps=2", "-p", "batch_size=4", "-p", "trainable_layers=null"]
+    args += ["-p", "verbose=false"]
+    result = invoke([*args, "--skills", str(zoo.path), "--max-options", "3", "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    run = RunDir.latest("cli")
+    assert run.read_json("options_env.json") == {"zoo": str(zoo.path.resolve()), "max_options": 3}
+    assert run.read_config()["prompt_template"] == "{text}\nNext skill:"
+    evaluation = run.read_json("eval.json")
+    assert evaluation["train"]["env_steps"] == 4 and evaluation["episodes"] == 1
+    # the outcome is the level's: its length counts the low-level steps of at most 3 skills
+    assert 1 <= evaluation["outcomes"][0]["length"] and evaluation["env_steps"] <= 3
+
+    result = invoke(["--name", "cli", "--resume", "--steps", "8"])
+    assert result.exit_code == 0, result.output
+    assert run.read_json("eval.json")["train"]["env_steps"] == 8
+    rejected = invoke(["--name", "cli", "--resume", "--skills", "latest"])
+    assert "--skills cannot change a resumed run" in str(rejected.exception)
+
+
+def test_skills_latest_without_a_zoo_is_one_clear_error(invoke):
+    result = invoke([*TINY, "--skills", "latest", "--steps", "4"])
+    assert isinstance(result.exception, ConfigError)
+    assert "--skills 'latest': no skill zoo under runs/ covers mentor/BabyAI-GoToObj-v0" in str(result.exception)
