@@ -285,7 +285,7 @@ def demo_command(
 
     console.print(
         f"Hierarchical agent on {level.split('/')[-1]}: the embedded LLM plans over SB3 skills "
-        f"(skills are trained first unless a zoo under runs/ covers the level)..."
+        f"(skills are trained first, on it and three more levels, unless a zoo under runs/ covers it)..."
     )
     report = run_hierarchical_demo(level, episodes=episodes, skill_timesteps=skill_steps)
     summary = json.loads((report.parent / "eval.json").read_text())

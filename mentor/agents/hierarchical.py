@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,20 @@ __all__ = [
     "find_zoo",
     "write_hierarchical_report",
     "run_hierarchical_demo",
+    "DEMO_SKILL_ENV_IDS",
 ]
 
 HIGH_LEVELS: tuple[str, ...] = ("llm", "saycan", "sb3")
 AFFORDANCES: tuple[str, ...] = ("value", "success_rate", "none")
 HIGH_LEVEL_FILE = "high_level.zip"
+#: Levels the demo trains its skills on, with the level it plays: skills trained on these together
+#: carry over better than skills trained on one level (``benchmarks/hierarchical.py`` uses the same four).
+DEMO_SKILL_ENV_IDS: tuple[str, ...] = (
+    "mentor/MiniGrid-KeyCorridorS3R3-v0",
+    "mentor/MiniGrid-MultiRoom-N4-S5-v0",
+    "mentor/MiniGrid-ObstructedMaze-1Dlh-v0",
+    "mentor/BabyAI-UnlockPickup-v0",
+)
 
 
 @dataclass
@@ -466,24 +476,33 @@ def run_hierarchical_demo(
     env_id: str = "mentor/MiniGrid-KeyCorridorS3R3-v0",
     episodes: int = 4,
     skill_timesteps: int = 100_000,
+    skill_env_ids: Sequence[str] = DEMO_SKILL_ENV_IDS,
     llm: str | LLM | None = None,
     run: RunDir | None = None,
 ) -> Path:
     """The hierarchical agent with the embedded LLM planner on a MiniGrid level; returns its report's path.
 
-    Skills come from the newest zoo under ``runs/`` trained on ``env_id``, or are trained now
-    (``skill_timesteps``, a few minutes on 2 cores). The report lists each episode's skills.
+    Skills come from the newest zoo under ``runs/`` trained on ``env_id``, or are trained now on
+    ``env_id`` and ``skill_env_ids`` together (``skill_timesteps``, a few minutes on 2 cores). The
+    report lists each episode's skills.
 
     Args:
         env_id: the MiniGrid/BabyAI level.
         episodes: held-out episodes played.
         skill_timesteps: env steps of skill training when no zoo is found.
+        skill_env_ids: further levels the skills train on when no zoo is found.
         llm: LLM spec or LLM (``None``: ``$MENTOR_LLM`` or the embedded SmolLM2).
         run: the run folder (``None`` creates ``runs/<date>-demo-hierarchical-<level>/``).
     """
     start = time.perf_counter()
     run = run if run is not None else RunDir.create(f"demo-hierarchical-{env_id.split('/')[-1]}")
-    config = HierarchicalConfig(env_id, planner="llm", skill_timesteps=skill_timesteps, n_eval_episodes=episodes)
+    config = HierarchicalConfig(
+        env_id,
+        planner="llm",
+        skill_env_ids=list(dict.fromkeys([env_id, *skill_env_ids])),
+        skill_timesteps=skill_timesteps,
+        n_eval_episodes=episodes,
+    )
     agent = HierarchicalAgent(config, run, llm=make_llm(llm) if llm is not None else None)
     agent.train()
     result = agent.evaluate()

@@ -1,9 +1,12 @@
+import dataclasses
 import json
 import re
 
 import pytest
 
+import mentor.agents.hierarchical as hierarchical_module
 from mentor.agents.hierarchical import (
+    DEMO_SKILL_ENV_IDS,
     HierarchicalAgent,
     HierarchicalBenchAgent,
     HierarchicalConfig,
@@ -238,6 +241,19 @@ def test_demo_writes_a_report(tmp_path, zoo_dir, monkeypatch):
     assert "## Episode 1" in text
     assert re.search(r"^1\. .+ \((plan|saycan)\): (ok|failed), \d+ steps$", text, re.MULTILINE)
     assert (report.parent / "llm_usage.json").exists()
+
+
+def test_demo_without_a_zoo_trains_skills_on_its_level_and_the_demo_levels(tmp_path, monkeypatch):
+    monkeypatch.setenv("MENTOR_RUNS", str(tmp_path))
+    trained = []
+
+    def tiny_zoo(config, run):
+        trained.append(config.env_ids)
+        return train_skill_zoo(dataclasses.replace(config, hyperparams=TINY, eval_episodes=2), run)
+
+    monkeypatch.setattr(hierarchical_module, "train_skill_zoo", tiny_zoo)
+    run_hierarchical_demo(LEVEL, episodes=1, skill_timesteps=64, llm=ScriptedLLM(["1. explore"]))
+    assert trained == [[LEVEL, *(e for e in DEMO_SKILL_ENV_IDS if e != LEVEL)]]
 
 
 @pytest.mark.slow
