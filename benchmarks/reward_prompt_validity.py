@@ -40,12 +40,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mentor.envs import make as make_env
-from mentor.errors import RewardCodeError
 from mentor.llm import make_llm
-from mentor.rewards.gate import check_reward_code
 from mentor.rewards.prompts import FORMAT_EXAMPLES, extract_code, initial_messages
-from mentor.rewards.rollouts import record_episodes
-from mentor.rewards.sandbox import validate_reward_code
+from mentor.rewards.rollouts import record_random_steps
+from mentor.rewards.sandbox import screen_reward_code
 from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import RewardTask, get_reward_task, load_reward_tasks
 
@@ -83,20 +81,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def validation_transitions(task: RewardTask, steps: int) -> list:
-    """Random transitions, recorded as the reward loop records them for its validation run."""
-    transitions, i = [], 0
-    while len(transitions) < steps:
-        (episode,) = record_episodes(
-            task.env_id,
-            None,
-            1,
-            seed=10_000 + i,
-            env_kwargs=task.env_kwargs,
-            max_episode_steps=steps - len(transitions),
-        )
-        transitions += episode.transitions
-        i += 1
-    return transitions
+    """Random transitions, recorded as the reward loop (seed 0) records them for its validation run."""
+    return [t for e in record_random_steps(task.env_id, steps, 10_000, task.env_kwargs) for t in e.transitions]
 
 
 def fewshot_messages(task: RewardTask, messages: list[dict]) -> list[dict]:
@@ -140,14 +126,10 @@ def verdict(answer: str, transitions: list) -> tuple[str, str | None, str | None
     code = extract_code(answer)
     if code is None:
         return "extraction", "no ```python block that defines compute_reward", None
-    try:
-        check_reward_code(code)
-    except RewardCodeError as e:
-        return "gate", re.sub(r"^line \d+: ", "", str(e)), code
-    reason, _ = validate_reward_code(code, transitions)
-    if reason is not None:
-        return "validation", reason, code
-    return "valid", None, code
+    stage, reason = screen_reward_code(code, transitions)
+    if stage == "gate":
+        reason = re.sub(r"^line \d+: ", "", reason)
+    return stage, reason, code
 
 
 def is_copy(code: str, family: str, threshold: float = 0.9) -> bool:

@@ -41,7 +41,6 @@ from mentor.errors import ConfigError, RewardCodeError
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import LLM, Message, Usage, make_llm
 from mentor.rewards.feedback import FeedbackSource
-from mentor.rewards.gate import check_reward_code
 from mentor.rewards.prompts import (
     extract_code,
     failure_feedback,
@@ -50,8 +49,15 @@ from mentor.rewards.prompts import (
     other_failures,
     reflection,
 )
-from mentor.rewards.rollouts import Episode, load_episodes, prerank_reward, record_episodes, save_episodes
-from mentor.rewards.sandbox import SandboxConfig, validate_reward_code
+from mentor.rewards.rollouts import (
+    Episode,
+    load_episodes,
+    prerank_reward,
+    record_episodes,
+    record_random_steps,
+    save_episodes,
+)
+from mentor.rewards.sandbox import SandboxConfig, screen_reward_code
 from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import RewardTask
 from mentor.rewards.training import RewardTrainJob, RewardTrainResult, load_result, train_reward_job
@@ -359,19 +365,9 @@ class RewardLoop:
         if path.exists():
             episodes = load_episodes(path)
         else:
-            episodes, steps, i = [], 0, 0
-            while steps < self.config.validation_steps:
-                episodes += record_episodes(
-                    self.task.env_id,
-                    None,
-                    1,
-                    seed=self.config.seed + 10_000 + i,
-                    env_kwargs=self.task.env_kwargs,
-                    max_episode_steps=self.config.validation_steps - steps,
-                    source="random",
-                )
-                steps += len(episodes[-1].transitions)
-                i += 1
+            episodes = record_random_steps(
+                self.task.env_id, self.config.validation_steps, self.config.seed + 10_000, self.task.env_kwargs
+            )
             save_episodes(episodes, path)
         return [t for e in episodes for t in e.transitions]
 
@@ -535,14 +531,9 @@ class RewardLoop:
             c.reason = "the answer has no ```python block that defines compute_reward(state, action, next_state)"
             return
         atomic_write_text(folder / "code.py", c.code)
-        try:
-            check_reward_code(c.code)
-        except RewardCodeError as e:
-            c.stage, c.reason = "gate", str(e)
-            return
-        reason, _ = validate_reward_code(c.code, validation, self.config.sandbox)
+        stage, reason = screen_reward_code(c.code, validation, self.config.sandbox)
         if reason is not None:
-            c.stage, c.reason = "validation", f"on a recorded transition: {reason}"
+            c.stage, c.reason = stage, reason if stage == "gate" else f"on a recorded transition: {reason}"
             return
         c.stage = "prerank"
         if references:

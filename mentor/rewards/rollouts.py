@@ -37,6 +37,7 @@ __all__ = [
     "Episode",
     "plain_action",
     "record_episodes",
+    "record_random_steps",
     "save_episodes",
     "load_episodes",
     "rank_agreement",
@@ -124,6 +125,25 @@ def record_episodes(
                 episodes.append(Episode(transitions, outcome, source, value))
                 break
     env.close()
+    return episodes
+
+
+def record_random_steps(
+    env_id: str, num_steps: int, seed: int, env_kwargs: dict[str, Any] | None = None
+) -> list[Episode]:
+    """Random-action episodes (seeds ``seed``, ``seed + 1``, ...) holding ``num_steps`` transitions in all.
+
+    The last episode is cut short where the count is reached. The reward loop validates generated
+    code on these transitions before training it.
+    """
+    episodes: list[Episode] = []
+    steps = 0
+    while steps < num_steps:
+        (episode,) = record_episodes(
+            env_id, None, 1, seed=seed + len(episodes), env_kwargs=env_kwargs, max_episode_steps=num_steps - steps
+        )
+        episodes.append(episode)
+        steps += len(episode.transitions)
     return episodes
 
 

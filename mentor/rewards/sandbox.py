@@ -40,7 +40,14 @@ from mentor.errors import ConfigError, RewardCodeError
 from mentor.rewards.gate import check_reward_code
 from mentor.rewards.state import to_namespace
 
-__all__ = ["SandboxConfig", "SandboxStats", "RewardSandbox", "Transition", "validate_reward_code"]
+__all__ = [
+    "SandboxConfig",
+    "SandboxStats",
+    "RewardSandbox",
+    "Transition",
+    "validate_reward_code",
+    "screen_reward_code",
+]
 
 #: ``(state, action, next_state)``
 Transition = tuple[Any, Any, Any]
@@ -316,3 +323,20 @@ def validate_reward_code(
             return None, sandbox.evaluate(transitions)
     except RewardCodeError as e:
         return str(e), []
+
+
+def screen_reward_code(
+    code: str, transitions: Sequence[Transition], config: SandboxConfig | None = None
+) -> tuple[str, str | None]:
+    """Where ``code`` stops before any training, and why.
+
+    Returns:
+        ``("gate", reason)`` if the AST gate rejects it, ``("validation", reason)`` if it fails on
+        the recorded transitions, else ``("valid", None)``.
+    """
+    try:
+        check_reward_code(code)
+    except RewardCodeError as e:
+        return "gate", str(e)
+    reason, _ = validate_reward_code(code, transitions, config)
+    return ("validation", reason) if reason is not None else ("valid", None)

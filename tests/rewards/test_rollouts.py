@@ -13,6 +13,7 @@ from mentor.rewards.rollouts import (
     prerank_reward,
     rank_agreement,
     record_episodes,
+    record_random_steps,
     save_episodes,
 )
 from mentor.rewards.tasks import get_reward_task
@@ -53,6 +54,14 @@ def test_a_policy_and_a_wrapper_can_drive_the_recording():
     )
     assert episodes[0].source == "fwd" and [a for _, a, _ in episodes[0].transitions] == [2, 2, 2]
     assert len(seen[0]) == 1 and isinstance(episodes[0].transitions[0][1], int)
+
+
+def test_record_random_steps_fills_the_count_over_consecutive_seeds():
+    episodes = record_random_steps("mentor/MiniGrid-DoorKey-5x5-v0", 300, seed=7)
+    assert sum(len(e.transitions) for e in episodes) == 300
+    assert len(episodes) > 1 and all(e.source == "random" for e in episodes)
+    first = record_episodes("mentor/MiniGrid-DoorKey-5x5-v0", None, 1, seed=7)[0]
+    assert [t[1] for t in episodes[0].transitions] == [t[1] for t in first.transitions]
 
 
 def test_save_and_load(tmp_path, cheetah_episodes):

@@ -16,7 +16,7 @@ import pytest
 
 import mentor.rewards.sandbox as sandbox_module
 from mentor.errors import ConfigError, RewardCodeError
-from mentor.rewards.sandbox import RewardSandbox, SandboxConfig, validate_reward_code
+from mentor.rewards.sandbox import RewardSandbox, SandboxConfig, screen_reward_code, validate_reward_code
 
 SIGNATURE = "def compute_reward(state, action, next_state):\n"
 FAST = SandboxConfig(timeout_s=3.0, cpu_seconds=1)
@@ -252,6 +252,15 @@ def test_validate_reward_code_returns_the_reason_or_the_rewards():
     assert validate_reward_code(reward("return 1.0, {}"), transitions, FAST) == (None, [(1.0, {})] * 3)
     reason, rewards = validate_reward_code("import os\n" + reward("return 1.0, {}"), transitions, FAST)
     assert reason.startswith("line 1: import of 'os'") and rewards == []
+
+
+def test_screen_reward_code_names_the_stage_that_stops_the_code():
+    transitions = [(STATE, 0, NEXT)] * 3
+    assert screen_reward_code(reward("return 1.0, {}"), transitions, FAST) == ("valid", None)
+    stage, reason = screen_reward_code("import os\n" + reward("return 1.0, {}"), transitions, FAST)
+    assert stage == "gate" and reason.startswith("line 1: import of 'os'")
+    stage, reason = screen_reward_code(reward("return float('nan'), {}"), transitions, FAST)
+    assert stage == "validation" and "nan" in reason.lower()
 
 
 @pytest.mark.parametrize(
