@@ -38,7 +38,6 @@ import dataclasses
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ from rich.table import Table
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import make_llm
 from mentor.rewards.loop import RewardLoop, RewardLoopConfig
+from mentor.rewards.report import REJECTION_STAGES, count_rejection_reasons
 from mentor.rewards.rollouts import record_episodes
 from mentor.rewards.sandbox import RewardSandbox
 from mentor.rewards.tasks import REWARD_ALGOS, RewardTask, get_reward_task, load_reward_tasks
@@ -60,11 +60,6 @@ from mentor.rewards.training import RewardTrainJob, train_reward_job
 from mentor.runs import RunDir
 
 RESULTS = Path(__file__).parent / "results" / "reward_generation.json"
-
-#: Stages at which a candidate can be rejected, in the order it meets them.
-REJECTION_STAGES = ("extraction", "gate", "validation", "prerank", "training")
-#: Characters of a rejection reason kept when reasons are counted.
-REASON_CHARS = 80
 
 
 def parse_args() -> argparse.Namespace:
@@ -131,19 +126,6 @@ def algo_description(algo: str) -> str:
     return f"{algo} for every task (--algo {algo}; the per-env choice, sac on MuJoCo, is --algo task)"
 
 
-def rejection_reasons(candidates: list[dict]) -> dict[str, dict[str, int]]:
-    """Per stage, how many candidates were rejected with each reason (``line N:`` left out, cut to 80 characters)."""
-    reasons: dict[str, dict[str, int]] = {}
-    for c in candidates:
-        if c["stage"] not in REJECTION_STAGES or c["reason"] is None:
-            continue
-        text = re.sub(r"^line \d+: ", "", c["reason"])
-        text = text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
-        stage = reasons.setdefault(c["stage"], {})
-        stage[text] = stage.get(text, 0) + 1
-    return {stage: dict(sorted(counts.items(), key=lambda kv: -kv[1])) for stage, counts in reasons.items()}
-
-
 def task_row(task: RewardTask, result, llm_calls: int) -> dict:
     """The benchmark's row of one task from its loop result."""
     trained = [c for c in result.candidates if c["fitness"] is not None]
@@ -160,7 +142,7 @@ def task_row(task: RewardTask, result, llm_calls: int) -> dict:
             stage: sum(c["stage"] == stage and c["reason"] is not None for c in result.candidates)
             for stage in REJECTION_STAGES
         },
-        "rejection_reasons": rejection_reasons(result.candidates),
+        "rejection_reasons": count_rejection_reasons(result.candidates),
         "best_candidate_fitness": result.best_candidate_fitness,
         "best_fitness": (result.final or {}).get("fitness_mean"),
         "human_fitness": (result.human or {}).get("fitness_mean"),

@@ -42,6 +42,7 @@ from rich.table import Table
 from mentor.envs import make as make_env
 from mentor.llm import make_llm
 from mentor.rewards.prompts import FORMAT_EXAMPLES, extract_code, initial_messages
+from mentor.rewards.report import count_rejection_reasons
 from mentor.rewards.rollouts import record_random_steps
 from mentor.rewards.sandbox import screen_reward_code
 from mentor.rewards.state import describe_state
@@ -189,11 +190,6 @@ def main() -> None:
     for variant in args.variants:
         mine = [r for r in rows if r["variant"] == variant]
         valid = [r for r in mine if r["valid"]]
-        reasons: dict[str, dict[str, int]] = {}
-        for r in mine:
-            if r["reason"] is not None:
-                stage = reasons.setdefault(r["stage"], {})
-                stage[r["reason"][:80]] = stage.get(r["reason"][:80], 0) + 1
         summary[variant] = {
             "num_answers": len(mine),
             "num_valid": len(valid),
@@ -202,7 +198,7 @@ def main() -> None:
             "valid_not_copy_rate": sum(not r["copy_of_example"] for r in valid) / len(mine) if mine else None,
             "per_task_valid": {task.name: sum(r["valid"] for r in valid if r["task"] == task.name) for task in tasks},
             "rejections": {s: sum(r["stage"] == s for r in mine) for s in ("extraction", "gate", "validation")},
-            "rejection_reasons": reasons,
+            "rejection_reasons": count_rejection_reasons(mine),
             "mean_generate_seconds": sum(r["generate_seconds"] for r in mine) / len(mine) if mine else None,
         }
 

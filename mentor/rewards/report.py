@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,34 @@ import yaml  # noqa: E402
 from mentor.rewards.training import load_result  # noqa: E402
 from mentor.runs import atomic_write_text  # noqa: E402
 
-__all__ = ["plot_fitness_per_iteration", "plot_components", "plot_training_curves", "render_reward_report"]
+__all__ = [
+    "REJECTION_STAGES",
+    "count_rejection_reasons",
+    "plot_fitness_per_iteration",
+    "plot_components",
+    "plot_training_curves",
+    "render_reward_report",
+]
+
+#: Stages at which a candidate can be rejected, in the order it meets them.
+REJECTION_STAGES = ("extraction", "gate", "validation", "prerank", "training")
+
+
+def count_rejection_reasons(candidates: Iterable[Mapping[str, Any]], chars: int = 80) -> dict[str, dict[str, int]]:
+    """Per stage, how many candidates were rejected with each reason, most frequent first.
+
+    ``candidates`` carry ``stage`` and ``reason`` (``None``: not rejected). Reasons are counted
+    without their ``line N:`` prefix and cut to ``chars`` characters.
+    """
+    reasons: dict[str, dict[str, int]] = {}
+    for c in candidates:
+        if c["stage"] not in REJECTION_STAGES or c["reason"] is None:
+            continue
+        text = re.sub(r"^line \d+: ", "", c["reason"])
+        text = text if len(text) <= chars else text[: chars - 3] + "..."
+        stage = reasons.setdefault(c["stage"], {})
+        stage[text] = stage.get(text, 0) + 1
+    return {stage: dict(sorted(counts.items(), key=lambda kv: -kv[1])) for stage, counts in reasons.items()}
 
 
 def plot_fitness_per_iteration(
