@@ -32,10 +32,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from mentor.agents.hierarchical import find_zoo  # noqa: E402
+from mentor.agents.hierarchical import resolve_zoo  # noqa: E402
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
 from mentor.agents.options import OptionsConfig, OptionsEnv  # noqa: E402
 from mentor.envs import make as make_env  # noqa: E402
+from mentor.errors import ConfigError  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402
 from mentor.planners.zoo import SkillZoo, SkillZooConfig, train_skill_zoo  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402
@@ -65,11 +66,11 @@ def parse_args() -> argparse.Namespace:
 
 
 def load_zoo(args: argparse.Namespace, run: RunDir) -> SkillZoo:
-    folder = find_zoo(args.env) if args.zoo == "latest" else args.zoo
-    if args.zoo == "latest" and folder is None:
-        raise SystemExit(f"--zoo latest: no skill zoo under runs/ covers {args.env}")
-    if folder is not None:
-        return SkillZoo.load(folder)
+    if args.zoo is not None:
+        try:
+            return SkillZoo.load(resolve_zoo(args.zoo, args.env))
+        except ConfigError as e:
+            raise SystemExit(str(e)) from None
     zoo_run = RunDir(run.path / "skills")
     zoo_run.path.mkdir(parents=True, exist_ok=True)
     return train_skill_zoo(SkillZooConfig([args.env], total_timesteps=args.skill_steps, seed=args.seed), zoo_run)

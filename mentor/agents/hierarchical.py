@@ -57,6 +57,7 @@ __all__ = [
     "HierarchicalSayCanBenchAgent",
     "HierarchicalSB3BenchAgent",
     "find_zoo",
+    "resolve_zoo",
     "write_hierarchical_report",
     "run_hierarchical_demo",
     "DEMO_SKILL_ENV_IDS",
@@ -189,6 +190,23 @@ def find_zoo(env_id: str, root: Path | str | None = None) -> Path | None:
         if env_id in json.loads(zoo_file.read_text()).get("env_ids", []):
             return zoo_file.parent
     return None
+
+
+def resolve_zoo(spec: str, env_id: str, option: str = "--zoo") -> Path:
+    """The skill zoo folder that ``spec`` names: a folder, or ``latest`` for :func:`find_zoo` of ``env_id``.
+
+    Raises:
+        ConfigError: no zoo covers ``env_id`` (``latest``), or ``spec`` is not a folder; the message
+            names ``option``, the command-line option that gave ``spec``.
+    """
+    folder = find_zoo(env_id) if spec == "latest" else Path(spec)
+    if folder is None or not folder.is_dir():
+        where = f"under runs/ covers {env_id}" if spec == "latest" else "there"
+        raise ConfigError(
+            f"{option} {spec!r}: no skill zoo {where}; train one with `mentor train skills --env {env_id}` "
+            "or pass its folder."
+        )
+    return folder.resolve()
 
 
 class _StopAtEnvSteps(BaseCallback):

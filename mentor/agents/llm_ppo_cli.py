@@ -30,18 +30,6 @@ def _options_env_fn(env_id: str, zoo: str, max_options: int) -> Callable[[], Any
     return lambda: OptionsEnv(make(env_id), skills, OptionsConfig(max_options=max_options))
 
 
-def _resolve_zoo(skills: str, env_id: str) -> str:
-    from mentor.agents.hierarchical import find_zoo
-
-    folder = find_zoo(env_id) if skills == "latest" else Path(skills)
-    if folder is None or not folder.is_dir():
-        raise ConfigError(
-            f"--skills {skills!r}: no skill zoo {'under runs/ covers ' + env_id if skills == 'latest' else 'there'}; "
-            f"train one with `mentor train skills --env {env_id}` or pass its folder."
-        )
-    return str(folder.resolve())
-
-
 def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist.")
@@ -142,7 +130,9 @@ def train_llm_ppo_command(
         cfg = FinetuneConfig.from_dict({**data, **flags, **overrides})
         options = None
         if skills is not None:
-            options = {"zoo": _resolve_zoo(skills, cfg.env_id), "max_options": max_options}
+            from mentor.agents.hierarchical import resolve_zoo
+
+            options = {"zoo": str(resolve_zoo(skills, cfg.env_id, "--skills")), "max_options": max_options}
         run = RunDir.create(name or f"llm-ppo-{cfg.env_id.split('/')[-1]}")
         if options is not None:
             run.write_json(OPTIONS_ENV_FILE, options)

@@ -13,6 +13,7 @@ from mentor.agents.hierarchical import (
     HierarchicalSayCanBenchAgent,
     HierarchicalSB3BenchAgent,
     find_zoo,
+    resolve_zoo,
     run_hierarchical_demo,
 )
 from mentor.benchmarks.agents import CellJob, make_bench_agent
@@ -230,6 +231,17 @@ def test_bench_agent_rejects_a_bad_high_level_fraction(tmp_path):
     job = CellJob("hierarchical", LEVEL, 0, 64, 1, str(tmp_path / "cell"), {"high_level_fraction": 1.0})
     with pytest.raises(ConfigError, match=r"high_level_fraction \(1.0\) must lie in \(0, 1\)"):
         HierarchicalBenchAgent().run(job)
+
+
+def test_resolve_zoo_takes_a_folder_or_the_latest_and_names_the_option(tmp_path, zoo_dir, monkeypatch):
+    assert resolve_zoo(str(zoo_dir), LEVEL) == zoo_dir.resolve()
+    monkeypatch.setenv("MENTOR_RUNS", str(zoo_dir.parent))
+    assert resolve_zoo("latest", LEVEL) == zoo_dir.resolve()
+    monkeypatch.setenv("MENTOR_RUNS", str(tmp_path))
+    with pytest.raises(ConfigError, match=rf"--skills 'latest': no skill zoo under runs/ covers {LEVEL}"):
+        resolve_zoo("latest", LEVEL, "--skills")
+    with pytest.raises(ConfigError, match=r"--zoo '.*missing': no skill zoo there; train one with"):
+        resolve_zoo(str(tmp_path / "missing"), LEVEL)
 
 
 def test_demo_writes_a_report(tmp_path, zoo_dir, monkeypatch):
