@@ -62,15 +62,17 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.minutes <= 0 or args.points < 1 or args.eval_episodes < 1:
         parser.error("--minutes must be positive, --points and --eval-episodes at least 1")
+    if args.zoo is not None:
+        try:
+            args.zoo = resolve_zoo(args.zoo, args.env)
+        except ConfigError as e:
+            parser.error(str(e))
     return args
 
 
 def load_zoo(args: argparse.Namespace, run: RunDir) -> SkillZoo:
     if args.zoo is not None:
-        try:
-            return SkillZoo.load(resolve_zoo(args.zoo, args.env))
-        except ConfigError as e:
-            raise SystemExit(str(e)) from None
+        return SkillZoo.load(args.zoo)
     zoo_run = RunDir(run.path / "skills")
     zoo_run.path.mkdir(parents=True, exist_ok=True)
     return train_skill_zoo(SkillZooConfig([args.env], total_timesteps=args.skill_steps, seed=args.seed), zoo_run)
