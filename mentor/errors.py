@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "InvalidActionError",
     "RewardCodeError",
+    "SandboxUnavailableError",
     "MissingDependencyError",
     "RolloutWorkerError",
     "LLMError",
@@ -70,6 +71,10 @@ class InvalidActionError(MentorError, ValueError):
 
 class RewardCodeError(MentorError):
     """Generated reward code was rejected by the sandbox gate or failed when run."""
+
+
+class SandboxUnavailableError(MentorError, RuntimeError):
+    """A layer of the reward sandbox that the config requires could not be set up on this machine."""
 
 
 class MissingDependencyError(MentorError, ImportError):

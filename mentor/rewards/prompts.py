@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from mentor.llm import Message
 from mentor.rewards.fitness import get_fitness
-from mentor.rewards.gate import REWARD_FUNCTION
+from mentor.rewards.gate import NUMPY_NAMES, REWARD_FUNCTION
 from mentor.rewards.tasks import RewardTask
 from mentor.rewards.training import RewardTrainResult
 
@@ -70,7 +70,8 @@ def compute_reward(state, action, next_state):
 }
 
 _RULES = (
-    "Rules: import only math and numpy (as np); no files, network, system calls or classes. Return the total "
+    "Rules: import only math and numpy (as np); no files, network, system calls or classes. np holds only "
+    f"{', '.join(NUMPY_NAMES)}; math holds the functions and constants of the math module. Return the total "
     "reward and a dict of its named components (floats); the total should be the sum of the components. Keep "
     "components on sensible scales; a component may be squashed with a temperature, e.g. np.exp(-d / t)."
 )
@@ -103,7 +104,7 @@ _BLOCK = re.compile(r"```[ \t]*(?:python|py|Python|python3)?[ \t]*\n(.*?)(?:```|
 def _parses(code: str) -> bool:
     try:
         ast.parse(code)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
 

@@ -1,10 +1,31 @@
-"""Run generated reward code in a separate, limited process; never in the caller's.
+"""Run generated reward code in a separate, confined process; never in the caller's.
 
 :class:`RewardSandbox` checks the code with the static gate (:func:`mentor.rewards.gate.check_reward_code`),
 then starts :mod:`mentor.rewards.sandbox_worker` as its own Python process (isolated mode, empty
-working directory, minimal environment) with CPU-time, address-space, file-size, file-descriptor and
-process rlimits, an audit hook and restricted builtins. Transitions go to it over a pipe, one per
-call or in batches; replies come back as JSON, with a wall-clock timeout on every call.
+working directory, minimal environment, its own session). Before the candidate's code runs, the
+worker walls itself in; the wall holds without the gate:
+
+=========  ===========================================================  ==============================
+layer      what it blocks                                               where it is missing
+=========  ===========================================================  ==============================
+user       a root worker drops to ``nobody``: no signals to or          not root: the worker already
+           renicing of other users' processes; ``RLIMIT_NPROC`` binds   runs unprivileged
+seccomp    an allow-list of system calls: no open (read or write),      ``SandboxConfig.seccomp``:
+           stat, mknod, mkdir, unlink or rename; ``execve``, fork,      ``"required"`` (default) raises
+           clone, ``kill``/``tgkill``/``pidfd_*``, sockets, ``ptrace``  SandboxUnavailableError naming
+           and ``setpriority`` kill the process                         the cause; ``"warn"`` warns and
+                                                                        runs without it
+rlimits    address space, CPU time per call, file size 0, no new        always set
+           file descriptors or processes, no core files
+Python     audit hook on every audited event; restricted builtins;      always set
+           ``np`` and ``math`` are curated namespaces of plain
+           functions, never the real modules
+=========  ===========================================================  ==============================
+
+Seccomp needs Linux, the system's ``libseccomp.so.2`` (Debian/Ubuntu: ``libseccomp2``, present on
+nearly every install) and the ``pyseccomp`` package (a dependency of mentor on Linux). Transitions
+go to the worker over a pipe, one per call or in batches; replies come back as JSON, with a
+wall-clock timeout on every call.
 
 Anything wrong, a NaN or inf reward, an exception, a wrong signature or return type, a timeout or a
 killed process, raises :class:`~mentor.errors.RewardCodeError` with a one-line reason (which the
@@ -31,13 +52,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
-from mentor.errors import ConfigError, RewardCodeError
-from mentor.rewards.gate import check_reward_code
+from mentor.errors import ConfigError, RewardCodeError, SandboxUnavailableError
+from mentor.rewards.gate import ALLOWED_BUILTINS, MATH_NAMES, NUMPY_NAMES, check_reward_code
 from mentor.rewards.state import to_namespace
 
 __all__ = [
@@ -53,6 +75,8 @@ __all__ = [
 Transition = tuple[Any, Any, Any]
 
 _WORKER = Path(__file__).with_name("sandbox_worker.py")
+#: Whether the worker installs its audit hook; tests switch it off to show that the OS layers hold alone.
+_AUDIT_HOOK = True
 #: Largest reply accepted from the sandbox process (a reply is JSON floats; anything bigger is forged).
 _MAX_REPLY_BYTES = 64 * 1024 * 1024
 
@@ -68,6 +92,9 @@ class SandboxConfig:
         memory_mb: address-space limit of the process (``RLIMIT_AS``), in MiB.
         batch_size: transitions per message in :meth:`RewardSandbox.evaluate`.
         max_components: most named components a reward may return.
+        seccomp: ``"required"`` (a worker that cannot load the seccomp filter raises
+            :class:`~mentor.errors.SandboxUnavailableError`) or ``"warn"`` (it warns and runs with the
+            other layers only; for machines without seccomp, such as macOS).
     """
 
     timeout_s: float = 10.0
@@ -76,8 +103,11 @@ class SandboxConfig:
     memory_mb: int = 1024
     batch_size: int = 256
     max_components: int = 32
+    seccomp: Literal["required", "warn"] = "required"
 
     def __post_init__(self) -> None:
+        if self.seccomp not in ("required", "warn"):
+            raise ConfigError(f"seccomp ({self.seccomp!r}) must be 'required' or 'warn'.")
         for name in ("timeout_s", "startup_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} ({getattr(self, name)}) must be positive.")
@@ -120,6 +150,7 @@ _SIGNAL_REASONS = {
     signal.SIGSEGV: "crashed (segmentation fault)",
     signal.SIGXFSZ: "tried to write a file",
     signal.SIGABRT: "aborted",
+    signal.SIGSYS: "made a forbidden system call (killed by seccomp)",
 }
 
 
@@ -142,6 +173,8 @@ class RewardSandbox:
         check_reward_code(code)
         self.code = code
         self.stats = SandboxStats()
+        self.layers: dict[str, str] = {}
+        """The wall the worker set up, layer by layer (filled on :meth:`start`)."""
         self._proc: subprocess.Popen | None = None
         self._workdir: str | None = None
         self._closed = False
@@ -173,10 +206,29 @@ class RewardSandbox:
             "cpu_seconds": self.config.cpu_seconds,
             "max_components": self.config.max_components,
             "workdir": self._workdir,
+            "builtins": ALLOWED_BUILTINS,
+            "numpy_names": NUMPY_NAMES,
+            "math_names": MATH_NAMES,
+            "seccomp": self.config.seccomp,
+            "audit_hook": _AUDIT_HOOK,
         }
         reply = self._exchange(pickle.dumps(setup), self.config.startup_timeout_s, "starting")
+        if "unconfined" in reply:
+            self.close()
+            raise SandboxUnavailableError(
+                f"The reward sandbox {reply['unconfined']}; generated code never runs without it. Install "
+                "libseccomp2 (Debian/Ubuntu) and pyseccomp, or set SandboxConfig(seccomp='warn') to run "
+                "with rlimits, the audit hook and curated namespaces only."
+            )
         if "error" in reply:
             self._fail(reply["error"])
+        self.layers = dict(reply.get("layers", {}))
+        if self.layers.get("seccomp", "").startswith("missing"):
+            warnings.warn(
+                f"the reward sandbox runs without seccomp: {self.layers['seccomp']} (SandboxConfig.seccomp='warn')",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.stats.startup_seconds = time.perf_counter() - start
         return self
 

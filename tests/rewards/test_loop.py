@@ -144,6 +144,27 @@ def test_no_valid_candidate_ends_without_a_chosen_reward(fake_trainer):
     assert "none: no candidate trained successfully" in (loop.run.path / "report.md").read_text()
 
 
+#: The answer that got out of the old sandbox: a public numpy attribute chain to the real operator module.
+ESCAPE_BY_NUMPY = (
+    "g = np.random.mtrand.operator.attrgetter('__self__.modules')(np.random.mtrand.operator.attrgetter)\n"
+    "g['os'].mknod('/tmp/mentor-escaped')\nreturn 1.0, {'x': 1.0}"
+)
+DEEP_SUM = "return " + "+".join(["1"] * 6000) + ", {}"
+
+
+def test_hostile_and_deeply_nested_answers_are_invalid_and_survive_a_resume(fake_trainer):
+    llm = ScriptedLLM([answer(ESCAPE_BY_NUMPY, prefix="import numpy as np\n"), answer(DEEP_SUM), answer(GOOD, 0.3)])
+    loop = make_loop(llm, samples=3, iterations=1, baselines=False)
+    result = loop.search()
+    stages = [(c["stage"], c.get("reason", "")) for c in result.candidates]
+    assert stages[0][0] == "gate" and "np.random is not available to reward code" in stages[0][1]
+    assert stages[1][0] == "gate" and stages[1][1].startswith("the code nests too deeply")
+    assert result.valid_code_rate == pytest.approx(1 / 3) and result.best_label == "iter-00/cand-02"
+    assert not Path("/tmp/mentor-escaped").exists()
+    replayed = RewardLoop.resume(loop.run, llm=ScriptedLLM(["must not be asked"])).search()
+    assert replayed.best_label == "iter-00/cand-02"
+
+
 def test_a_training_failure_is_fed_back(fake_trainer):
     fake_trainer.fail_on = {"iter-00/cand-00"}
     llm = ScriptedLLM([answer(GOOD, 0.2), answer(GOOD, 0.3)])
