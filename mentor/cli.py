@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from mentor.agents.llm_ppo_cli import train_llm_ppo_command
-from mentor.errors import ConfigError, MentorError
+from mentor.errors import (
+    ConfigError,
+    LLMUnavailableError,
+    MentorError,
+    RolloutWorkerError,
+    SandboxUnavailableError,
+)
 from mentor.llm.cli import app as llm_app
 from mentor.overrides import parse_overrides
 from mentor.planners.cli import train_hierarchical_command, train_skills_command
@@ -46,14 +52,20 @@ console = Console()
 
 
 def _parse_agent_options(items: list[str]) -> dict[str, dict]:
-    """``AGENT.KEY=VALUE`` items as ``{agent: {key: value}}``."""
+    """``AGENT.KEY=VALUE`` items as ``{agent: {key: value}}``; a dotted key nests (``sb3-ppo.hyperparams.gamma=0.9``)."""
     out: dict[str, dict] = {}
     for item in items:
         target, _, value = item.partition("=")
         agent, dot, key = target.partition(".")
         if not (dot and key and _):
             raise ConfigError(f"agent option {item!r} must look like AGENT.KEY=VALUE, e.g. llm-zero-shot.max_steps=64.")
-        out.setdefault(agent.strip(), {}).update(parse_overrides([f"{key}={value}"]))
+        *parents, leaf = key.split(".")
+        options = out.setdefault(agent.strip(), {})
+        for parent in parents:
+            options = options.setdefault(parent.strip(), {})
+            if not isinstance(options, dict):
+                raise ConfigError(f"agent option {item!r} sets a key inside {parent!r}, which holds a value.")
+        options.update(parse_overrides([f"{leaf}={value}"]))
     return out
 
 
@@ -131,15 +143,14 @@ def train_sb3(
     from mentor.agents.sb3 import SB3Agent, SB3Config
     from mentor.benchmarks.report import render_report
     from mentor.executors import ExecutorConfig
-    from mentor.runs import RunDir
+    from mentor.runs import RunDir, resume_run
 
     if executor is None and (workers is not None or address is not None):
         raise ConfigError("--workers and --address need --executor (sequential, process or ray).")
-    name = name or f"sb3-{algo}-{env.split('/')[-1]}"
-    run = RunDir.latest(name) if resume else None
-    if resume and run is None:
-        raise ConfigError(f"--resume found no run named {name!r} under {os.environ.get('MENTOR_RUNS', 'runs')}/.")
-    if run is not None:
+    name = name or f"sb3-{algo}-{env.split('/')[-1]}-seed{seed}"
+    if resume:
+        run = resume_run(name, {"env_id": env, "algo": algo, "seed": seed})
+        run.lock()
         config = SB3Config.from_dict({k: v for k, v in run.read_config().items() if k != "agent"})
         console.print(f"Resuming {run.path}")
     else:
@@ -155,6 +166,7 @@ def train_sb3(
             else ExecutorConfig(kind=executor, num_workers=workers, address=address),
         )
         run = RunDir.create(name)
+        run.lock()
     agent = SB3Agent(config, run)
     agent.train(resume=resume)
     result = agent.evaluate()
@@ -299,24 +311,32 @@ def demo_command(
 app.command("reward")(reward_command)
 
 
+#: Errors of a run that started from good input and then failed (exit 1); every other MentorError is bad input (2).
+FAILED_RUN_ERRORS: tuple[type[MentorError], ...] = (LLMUnavailableError, RolloutWorkerError, SandboxUnavailableError)
+
+
+def exit_code_of(error: MentorError) -> int:
+    """1 for a run that failed, 2 for bad input."""
+    return 1 if isinstance(error, FAILED_RUN_ERRORS) else 2
+
+
 def main() -> None:
-    """Entry point: run the app, turning mentor's own errors into one line and exit code 2."""
+    """Entry point: run the app, turning mentor's own errors into one line and exit 2 (bad input) or 1 (failed run)."""
     try:
         app(standalone_mode=False)
     except MentorError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise SystemExit(2) from None
+        console.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        raise SystemExit(exit_code_of(e)) from None
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
         raise SystemExit(130) from None
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            raise SystemExit(e.exit_code) from None
-        raise
+    except typer.TyperException as e:  # usage errors: unknown option, missing or bad argument
+        show = getattr(e, "show", None)
+        if show is None:
+            raise
+        show()
+        raise SystemExit(getattr(e, "exit_code", 2)) from None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "RayExecutor",
     "RayVecEnv",
     "make_executor",
+    "die_with_parent",
     "EXECUTORS",
 ]
 
@@ -112,9 +114,30 @@ class SequentialExecutor(Executor):
         return [fn(job) for job in jobs]
 
 
-def _init_worker(threads: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so no worker outlives a killed run.
+
+    Exits at once if the parent is already gone. Elsewhere (no ``prctl``) it does nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _init_worker(threads: int, parent_pid: int | None = None) -> None:
     import torch
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     torch.set_num_threads(threads)
 
 
@@ -130,7 +153,7 @@ class ProcessPoolJobExecutor(Executor):
             max_workers=workers,
             mp_context=mp.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.config.threads_per_worker,),
+            initargs=(self.config.threads_per_worker, os.getpid()),
         ) as pool:
             return list(pool.map(fn, jobs))
 

@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock, Timeout
 
+from mentor.errors import ConfigError
 from mentor.paths import runs_root
 
-__all__ = ["RunDir", "runs_root", "atomic_write_text"]
+__all__ = ["RunDir", "runs_root", "atomic_write_text", "resume_run"]
+
+_STAMP = r"\d{4}-\d{2}-\d{2}_\d{6}"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -49,13 +53,16 @@ class RunDir:
         """A new, empty run folder named ``<YYYY-MM-DD_HHMMSS>-<name>``."""
         root = Path(root) if root is not None else runs_root()
         stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
-        path = root / f"{stamp}-{_slug(name)}"
+        root.mkdir(parents=True, exist_ok=True)
         suffix = 1
-        while path.exists():
-            suffix += 1
-            path = root / f"{stamp}-{_slug(name)}-{suffix}"
-        path.mkdir(parents=True)
-        return cls(path)
+        while True:
+            path = root / (f"{stamp}-{_slug(name)}" + (f"-{suffix}" if suffix > 1 else ""))
+            try:
+                path.mkdir()  # atomic: of two runs started in the same second, one gets the next suffix
+            except FileExistsError:
+                suffix += 1
+                continue
+            return cls(path)
 
     @classmethod
     def latest(cls, name: str, root: Path | str | None = None) -> RunDir | None:
@@ -63,9 +70,30 @@ class RunDir:
         root = Path(root) if root is not None else runs_root()
         if not root.is_dir():
             return None
-        pattern = re.compile(rf"-{re.escape(_slug(name))}(-\d+)?$")
-        matches = sorted(p for p in root.iterdir() if p.is_dir() and pattern.search(p.name))
+        pattern = re.compile(rf"{_STAMP}-{re.escape(_slug(name))}(-\d+)?")
+        matches = sorted(p for p in root.iterdir() if p.is_dir() and pattern.fullmatch(p.name))
         return cls(matches[-1]) if matches else None
+
+    def lock(self) -> FileLock:
+        """Hold this folder for this process until it exits; a second writer process is refused.
+
+        Re-entrant within one process (a resumed run in the same process takes the lock it holds).
+
+        Raises:
+            ConfigError: another process holds it.
+        """
+        key = str(self.path.resolve())
+        if key in _HELD_LOCKS:
+            return _HELD_LOCKS[key]
+        lock = FileLock(self.path / ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ConfigError(
+                f"the run folder {self.path} is in use by another process; wait for it to finish or stop it first."
+            ) from None
+        _HELD_LOCKS[key] = lock
+        return lock
 
     @property
     def name(self) -> str:
@@ -129,6 +157,38 @@ class RunDir:
         """Drop records logged after env step ``max_step`` (used when resuming from a checkpoint)."""
         kept = [r for r in self.iter_metrics() if r.get("step", 0) <= max_step]
         atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+#: Locks this process holds; released when it exits (the OS drops them even on SIGKILL).
+_HELD_LOCKS: dict[str, FileLock] = {}
+
+
+def resume_run(name: str, expected: dict[str, Any] | None = None, root: Path | str | None = None) -> RunDir:
+    """The newest run named exactly ``name``, checked against the flags of the command that resumes it.
+
+    Args:
+        name: the run name (the folder is ``<date>-<name>``).
+        expected: config fields the saved ``config.yaml`` must hold (e.g. env id, algorithm, seed).
+
+    Raises:
+        ConfigError: no such run, or its saved config differs in some of ``expected`` (each field named).
+    """
+    run = RunDir.latest(name, root)
+    if run is None:
+        where = root if root is not None else os.environ.get("MENTOR_RUNS", "runs")
+        raise ConfigError(f"--resume found no run named {name!r} under {where}/.")
+    saved = run.read_config() if run.config_path.exists() else {}
+    differing = [
+        f"{key} (saved {saved.get(key)!r}, given {value!r})"
+        for key, value in (expected or {}).items()
+        if saved.get(key) != value
+    ]
+    if differing:
+        raise ConfigError(
+            f"--resume refuses {run.path.name}: it was started with other settings: {'; '.join(differing)}. "
+            "Pass the flags it was started with, or another --name."
+        )
+    return run
 
 
 def _json_default(value: Any) -> Any:

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from mentor.cli import app
@@ -95,3 +96,75 @@ def test_no_llm_cache_switches_the_response_cache_off_for_the_command(monkeypatc
     monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)
     result = runner.invoke(app, ["llm", "--llm", "transformers:tiny", "info"])
     assert _info_value(result.output, "cache_enabled") == "True"
+
+
+def _one_error_line(result, code: int, message: str, runs=None) -> None:
+    """Exit ``code``, one ``error:`` line holding ``message``, no traceback, and (if given) no run folder made."""
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stdout
+    if runs is not None:
+        assert not runs.exists() or list(runs.iterdir()) == []
+
+
+DOORKEY = ("--env", "mentor/MiniGrid-DoorKey-5x5-v0", "--steps", "64")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "sb3", *DOORKEY, "-p", "learning_rate=abc"), "learning_rate ('abc') must be a number"),
+        (("train", "sb3", *DOORKEY, "-p", "n_steps=12.5"), "n_steps (12.5) must be an integer"),
+        (("train", "sb3", *DOORKEY, "-p", "gamma=[0.9,"), "the value of override 'gamma=[0.9,' is not YAML"),
+        (("bench", "--suite", "minigrid", "-a", "random", "--seeds", "0"), "seeds (0) must be at least 1"),
+        (("bench", "--suite", "minigrid", "-a", "random", "--budget", "0"), "budget (0) must be at least 1"),
+        (("bench", "--suite", "minigrid", "-a", "random", "-o", "random.epsilonn=0.1"), "takes no options"),
+        (
+            ("bench", "--suite", "minigrid", "-a", "sb3-ppo", "-o", "sb3-ppo.hyperparams.learnin_rate=0.1"),
+            "Did you mean 'learning_rate'?",
+        ),
+        (
+            ("bench", "--suite", "minigrid", "-a", "sb3-ppo", "-o", "sb3-ppo.hyperparam={}"),
+            "Unknown sb3-ppo option 'hyperparam'. Did you mean 'hyperparams'",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_run_folder(tmp_path, args, message):
+    _one_error_line(_mentor(*args), 2, message, runs=tmp_path / "runs")
+
+
+def test_malformed_yaml_config_is_one_line(tmp_path):
+    config = tmp_path / "bad.yml"
+    config.write_text("actions: [go forward,\n")
+    _one_error_line(_mentor("train", "llm-ppo", "--config", str(config)), 2, "is not valid YAML", tmp_path / "runs")
+
+
+def test_an_unknown_option_is_a_usage_line_and_exit_2():
+    result = _mentor("train", "sb3", "--bogus")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "No such option: --bogus" in result.stderr and "Usage: " in result.stderr
+
+
+def test_failed_runs_exit_1_and_bad_input_exits_2():
+    from mentor.cli import exit_code_of
+    from mentor.errors import ConfigError, LLMUnavailableError, RolloutWorkerError
+
+    assert exit_code_of(ConfigError("x")) == 2
+    assert exit_code_of(LLMUnavailableError("x")) == exit_code_of(RolloutWorkerError("x")) == 1
+
+
+def test_resume_refuses_another_run_name_or_seed(tmp_path):
+    from mentor.runs import RunDir
+
+    runs = tmp_path / "runs"
+    other = RunDir.create("my-exp", runs)
+    other.write_config({"env_id": "mentor/MiniGrid-DoorKey-5x5-v0", "algo": "a2c", "seed": 0})
+    _one_error_line(_mentor("train", "sb3", *DOORKEY, "--name", "exp", "--resume"), 2, "no run named 'exp'")
+
+    seed1 = RunDir.create("sb3-ppo-MiniGrid-DoorKey-5x5-v0-seed1", runs)
+    seed1.write_config({"env_id": "mentor/MiniGrid-DoorKey-5x5-v0", "algo": "ppo", "seed": 1})
+    _one_error_line(_mentor("train", "sb3", *DOORKEY, "--seed", "0", "--resume"), 2, "no run named")
+    result = _mentor("train", "sb3", *DOORKEY, "--name", "sb3-ppo-MiniGrid-DoorKey-5x5-v0-seed1", "--resume")
+    _one_error_line(result, 2, "it was started with other settings: seed (saved 1, given 0)")
+    assert sorted(p.name for p in runs.iterdir()) == sorted([other.name, seed1.name])

@@ -258,3 +258,46 @@ def test_ppo_with_ray_rollout_workers_trains_like_in_process(ray_executor, tmp_p
     for p, q in zip(on_ray.model.policy.parameters(), in_process.model.policy.parameters(), strict=True):
         assert torch.equal(p, q)
     assert on_ray.model.get_env().closed  # the actors end with the training
+
+
+_ORPHAN_PARENT = """
+import os, sys, time
+from mentor.executors import ExecutorConfig, make_executor
+
+def job(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    make_executor(ExecutorConfig("process", num_workers=1)).map(job, [sys.argv[1]])
+"""
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(_ORPHAN_PARENT)
+    pid_file = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):  # dead, waiting for a reaper that a container may lack
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError(f"pool worker {worker} outlived its killed parent by 10 s")

@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from mentor.agents.hyperparams import make_env_wrapper
 from mentor.agents.sb3 import SB3Agent, SB3Config
-from mentor.benchmarks.agents import BenchAgent, CellJob
+from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options, sb3_cell_config
 from mentor.envs import family_of
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError
@@ -108,18 +108,16 @@ class ELLMBenchAgent(BenchAgent):
     Writes ``llm_usage.json`` and ``ellm.json`` (:meth:`ELLMAgent.summary`) into the cell folder.
     """
 
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+    def _configs(self, job: CellJob) -> tuple[SB3Config, ELLMConfig]:
         options = dict(job.options)
-        ellm = ELLMConfig(**options.pop("ellm", {}))
-        config = SB3Config(
-            job.env_id,
-            algo="ppo",
-            total_timesteps=job.budget,
-            seed=job.seed,
-            n_eval_episodes=job.eval_episodes,
-            progress_bar=False,
-            **options,
-        )
+        ellm = config_from_options(ELLMConfig, job.agent, options.pop("ellm", {}))
+        return sb3_cell_config(SB3Config, job, "ppo", options), ellm
+
+    def check(self, job: CellJob) -> None:
+        self._configs(job)
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        config, ellm = self._configs(job)
         agent = ELLMAgent(config, ellm, llm=job.llm, run=run)
         model = agent.train(resume=True)
         agent.llm.usage.save(run.path)

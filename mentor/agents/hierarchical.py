@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from mentor.agents.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
-from mentor.benchmarks.agents import BenchAgent, CellJob
+from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options
 from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET
 from mentor.benchmarks.protocols import crafter_score_from_outcomes, summarize_outcomes
 from mentor.envs import family_of
@@ -429,7 +429,10 @@ class HierarchicalBenchAgent(BenchAgent):
     planner: str | None = None
     """The high level this agent always runs; ``None``: the ``planner`` option (default ``llm``)."""
 
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+    def check(self, job: CellJob) -> None:
+        self._config(job)
+
+    def _config(self, job: CellJob) -> HierarchicalConfig:
         options = dict(job.options)
         fraction = float(options.pop("high_level_fraction", 0.3))
         if not 0.0 < fraction < 1.0:
@@ -451,8 +454,11 @@ class HierarchicalBenchAgent(BenchAgent):
                 f"budget ({job.budget}) leaves no env step for skill training after the high level "
                 f"({high_budget}) and skill evaluation ({eval_budget})."
             )
-        config = HierarchicalConfig(
-            job.env_id,
+        return config_from_options(
+            HierarchicalConfig,
+            job.agent,
+            options,
+            env_id=job.env_id,
             planner=planner,
             seed=job.seed,
             n_eval_episodes=job.eval_episodes,
@@ -461,12 +467,14 @@ class HierarchicalBenchAgent(BenchAgent):
             high_level_timesteps=max(1, high_budget),
             reuse_zoo=False,
             llm=job.llm,
-            **options,
         )
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        config = self._config(job)
         agent = HierarchicalAgent(config, run)
         run.truncate_metrics(0)
         agent.prepare_skills()
-        if planner == "sb3":  # the high level gets what the skills left of the budget
+        if config.planner == "sb3":  # the high level gets what the skills left of the budget
             agent.config = dataclasses.replace(config, high_level_timesteps=max(1, job.budget - agent.env_steps))
         agent.train()
         for record in RunDir(run.path / "skills").iter_metrics("episode"):

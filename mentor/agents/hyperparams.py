@@ -71,12 +71,44 @@ def validate_hyperparams(algo: str, hyperparams: dict[str, Any]) -> None:
     Raises:
         ConfigError: naming the misspelled key and its closest valid name.
     """
-    allowed = set(SPECIAL_KEYS) | (set(inspect.signature(algo_class(algo).__init__).parameters) - _SET_BY_MENTOR)
-    for key in hyperparams:
+    parameters = inspect.signature(algo_class(algo).__init__).parameters
+    allowed = set(SPECIAL_KEYS) | (set(parameters) - _SET_BY_MENTOR)
+    for key, value in hyperparams.items():
         if key not in allowed:
             close = closest_matches(key, allowed, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"Unknown {algo} hyperparameter {key!r}.{hint} Allowed: {', '.join(sorted(allowed))}.")
+        default = {"n_envs": 1, "n_timesteps": 1}.get(key, parameters[key].default if key in parameters else None)
+        _check_value(algo, key, value, default)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_value(algo: str, key: str, value: Any, default: Any) -> None:
+    """Reject a value whose type cannot be what the algorithm's constructor expects (its default's type)."""
+    if key == "train_freq" and isinstance(value, (list, tuple)):  # (frequency, "step" | "episode")
+        return
+    if isinstance(default, bool):
+        ok, allowed = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, allowed = _is_number(value) and float(value).is_integer(), "an integer"
+    elif isinstance(default, float):
+        schedule = isinstance(value, str) and value.startswith("lin_") and _is_float(value[len("lin_") :])
+        ok, allowed = _is_number(value) or schedule, "a number or a 'lin_<number>' schedule"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{algo} hyperparameter {key} ({value!r}) must be {allowed}.")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _schedule(value: Any) -> Any:

@@ -56,7 +56,7 @@ from mentor.agents.llm_policy import (
     collate_trees,
     pad_states,
 )
-from mentor.benchmarks.agents import BenchAgent, CellJob
+from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options
 from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, Policy
 from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.envs import describe, text_to_action
@@ -921,18 +921,24 @@ class LLMPPOBenchAgent(BenchAgent):
     prompt and all its candidates.
     """
 
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+    def _config(self, job: CellJob) -> FinetuneConfig:
         model = job.llm or os.environ.get("MENTOR_LLM") or FinetuneConfig.model
-        fields = {"verbose": False, **job.options}
-        config = FinetuneConfig(
-            job.env_id,
+        return config_from_options(
+            FinetuneConfig,
+            job.agent,
+            {"verbose": False, **job.options},
+            env_id=job.env_id,
             model=model,
             seed=job.seed,
             total_timesteps=job.budget,
             n_eval_episodes=job.eval_episodes,
-            **fields,
         )
-        trainer = LLMFinetuner(config, run)
+
+    def check(self, job: CellJob) -> None:
+        self._config(job)
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        trainer = LLMFinetuner(self._config(job), run)
         try:
             trainer.train(resume=True)
             result = trainer.evaluate()

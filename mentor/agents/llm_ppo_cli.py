@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.console import Console
 
 from mentor.errors import ConfigError
-from mentor.overrides import parse_overrides
+from mentor.overrides import parse_overrides, read_yaml
 
 __all__ = ["train_llm_ppo_command"]
 
@@ -31,9 +30,7 @@ def _options_env_fn(env_id: str, zoo: str, max_options: int) -> Callable[[], Any
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path, "config file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of FinetuneConfig fields.")
     return data
@@ -89,7 +86,7 @@ def train_llm_ppo_command(
 ) -> None:
     """Fine-tune the LLM policy online with PPO (LoRA + value head) on a text env; evaluate on held-out seeds."""
     from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
-    from mentor.runs import RunDir
+    from mentor.runs import RunDir, resume_run
 
     flags = {
         "env_id": env,
@@ -113,9 +110,7 @@ def train_llm_ppo_command(
                 "only --steps, --minutes and --eval-episodes extend it."
             )
         base = name or f"llm-ppo-{(env or FinetuneConfig.env_id).split('/')[-1]}"
-        run = RunDir.latest(base)
-        if run is None:
-            raise ConfigError(f"--resume found no run named {base!r} under {os.environ.get('MENTOR_RUNS', 'runs')}/.")
+        run = resume_run(base, {k: flags[k] for k in ("env_id", "seed") if k in flags})
         data = {k: v for k, v in run.read_config().items() if k != "agent"}
         budget = {k: flags[k] for k in ("total_timesteps", "max_minutes", "n_eval_episodes") if k in flags}
         cfg = FinetuneConfig.from_dict({**data, **budget})
@@ -136,6 +131,7 @@ def train_llm_ppo_command(
         run = RunDir.create(name or f"llm-ppo-{cfg.env_id.split('/')[-1]}")
         if options is not None:
             run.write_json(OPTIONS_ENV_FILE, options)
+    run.lock()
     env_fn = _options_env_fn(cfg.env_id, options["zoo"], options["max_options"]) if options else None
     trainer = LLMFinetuner(cfg, run, env_fn=env_fn)
     if zero_shot and not resume:

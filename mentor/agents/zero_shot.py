@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from mentor.benchmarks.agents import BenchAgent, CellJob
+from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options
 from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_eval_episodes
 from mentor.envs import TextObservation, describe, family_of, text_to_action
 from mentor.envs import make as make_env
@@ -451,10 +451,16 @@ class ZeroShotBenchAgent(BenchAgent):
 
     agent_class: ClassVar[type[ZeroShotLLMAgent]]
 
+    def check(self, job: CellJob) -> None:
+        options = dict(job.options)
+        options.pop("max_steps", None)
+        config_from_options(ZeroShotConfig, job.agent, options)
+
     def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
         options = dict(job.options)
         max_steps = options.pop("max_steps", None)
-        agent = self.agent_class(make_llm(job.llm), ZeroShotConfig(**options), family=family_of(job.env_id))
+        config = config_from_options(ZeroShotConfig, job.agent, options)
+        agent = self.agent_class(make_llm(job.llm), config, family=family_of(job.env_id))
         env = CallOnReset(make_env_with_horizon(job.env_id, max_steps), agent.reset)
         try:
             outcomes = run_eval_episodes(env, agent, job.eval_episodes, EVAL_SEED_OFFSET)

@@ -7,6 +7,7 @@ env step), ``eval.json`` (outcomes of evaluation episodes on held-out seeds) and
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import time
@@ -22,7 +23,7 @@ import numpy as np
 from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_budget, run_eval_episodes
 from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.envs import make as make_env
-from mentor.errors import UnknownComponentError
+from mentor.errors import ConfigError, UnknownComponentError
 from mentor.runs import RunDir
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "BENCH_AGENTS",
     "register_bench_agent",
     "make_bench_agent",
+    "config_from_options",
+    "sb3_cell_config",
 ]
 
 
@@ -61,8 +64,30 @@ class CellJob:
     llm: str | None = None
 
 
+def config_from_options(config_class: type, agent: str, options: dict[str, Any], **fixed: Any) -> Any:
+    """``config_class(**fixed, **options)``, where every option key must be a field the cell does not set itself.
+
+    Raises:
+        UnknownComponentError: an option names no such field (with the closest field and the choices).
+    """
+    fields = {f.name for f in dataclasses.fields(config_class) if f.init} - set(fixed)
+    for key in options:
+        if key not in fields:
+            raise UnknownComponentError(f"{agent} option", key, fields)
+    return config_class(**fixed, **options)
+
+
 class BenchAgent(ABC):
-    """Base class: ``run`` does the bookkeeping, subclasses implement ``_run``."""
+    """Base class: ``run`` does the bookkeeping, subclasses implement ``_run`` (and ``check``, if they take options)."""
+
+    def check(self, job: CellJob) -> None:
+        """Reject options the cell would not use, before any cell starts (the runner calls it in the parent).
+
+        Raises:
+            ConfigError: an option is unknown or holds a value the agent cannot take.
+        """
+        if job.options:
+            raise ConfigError(f"agent {job.agent!r} takes no options; got {', '.join(sorted(job.options))}.")
 
     def run(self, job: CellJob) -> None:
         """Run the cell and write ``eval.json`` and ``cell.json`` (env steps, wall seconds) into its folder."""
@@ -120,21 +145,35 @@ class SB3BenchAgent(BenchAgent):
     def __init__(self, algo: str):
         self.algo = algo
 
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
-        from mentor.agents.sb3 import SB3Agent, SB3Config
+    def _config(self, job: CellJob) -> Any:
+        from mentor.agents.sb3 import SB3Config
 
-        config = SB3Config(
-            job.env_id,
-            algo=self.algo,
-            total_timesteps=job.budget,
-            seed=job.seed,
-            n_eval_episodes=job.eval_episodes,
-            progress_bar=False,
-            **job.options,
-        )
-        agent = SB3Agent(config, run)
+        return sb3_cell_config(SB3Config, job, self.algo, job.options)
+
+    def check(self, job: CellJob) -> None:
+        self._config(job)
+
+    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
+        from mentor.agents.sb3 import SB3Agent
+
+        agent = SB3Agent(self._config(job), run)
         model = agent.train(resume=True)
         return agent.evaluate()["outcomes"], model.num_timesteps
+
+
+def sb3_cell_config(config_class: type, job: CellJob, algo: str, options: dict[str, Any]) -> Any:
+    """The ``SB3Config`` of a cell: the cell's env, seed and budget, the options' other fields."""
+    return config_from_options(
+        config_class,
+        job.agent,
+        options,
+        env_id=job.env_id,
+        algo=algo,
+        total_timesteps=job.budget,
+        seed=job.seed,
+        n_eval_episodes=job.eval_episodes,
+        progress_bar=False,
+    )
 
 
 #: Agent name -> factory, or ``"module:attribute"`` of a factory imported on first use.

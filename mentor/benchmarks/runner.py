@@ -10,8 +10,10 @@ Layout of a benchmark run folder::
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,16 @@ from mentor.errors import ConfigError, UnknownComponentError
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.runs import RunDir, runs_root
 
-__all__ = ["BenchmarkConfig", "run_benchmark", "run_cell", "aggregate", "cell_dir", "find_run"]
+__all__ = [
+    "BenchmarkConfig",
+    "run_benchmark",
+    "run_cell",
+    "aggregate",
+    "cell_dir",
+    "cell_problem",
+    "check_agent_options",
+    "find_run",
+]
 
 
 @dataclass
@@ -66,6 +77,10 @@ class BenchmarkConfig:
                 raise ConfigError(
                     f"agent_options names {name!r}, which is not an agent of this run; agents: {', '.join(self.agents)}."
                 )
+        for name, least in (("seeds", 1), ("budget", 1), ("eval_episodes", 0)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ConfigError(f"{name} ({value}) must be at least {least}; leave it out for the suite's default.")
         suite = self.resolved_suite()
         for env_id in self.envs or []:
             if env_id not in suite.envs:
@@ -78,9 +93,9 @@ class BenchmarkConfig:
             name=suite.name,
             protocol=suite.protocol,
             envs=list(self.envs or suite.envs),
-            budget=self.budget or suite.budget,
+            budget=suite.budget if self.budget is None else self.budget,
             eval_episodes=suite.eval_episodes if self.eval_episodes is None else self.eval_episodes,
-            seeds=self.seeds or suite.seeds,
+            seeds=suite.seeds if self.seeds is None else self.seeds,
             description=suite.description,
             reference=suite.reference,
         )
@@ -124,21 +139,15 @@ def run_cell(job: CellJob) -> str:
     return job.cell_dir
 
 
-def run_benchmark(config: BenchmarkConfig, run: RunDir | None = None) -> RunDir:
-    """Run every unfinished cell of ``config`` and aggregate; pass an existing ``run`` to resume it."""
-    suite = config.resolved_suite()
-    if run is None:
-        run = RunDir.create(f"bench-{suite.name}")
-    if not run.config_path.exists():
-        run.write_config({**config.to_dict(), "command": command_line()})
-    jobs = [
+def _jobs(config: BenchmarkConfig, suite: Suite, run: RunDir | None) -> list[CellJob]:
+    return [
         CellJob(
             agent=agent,
             env_id=env_id,
             seed=seed,
             budget=suite.budget,
             eval_episodes=suite.eval_episodes,
-            cell_dir=str(cell_dir(run, agent, env_id, seed)),
+            cell_dir=str(cell_dir(run, agent, env_id, seed)) if run is not None else "",
             options=config.agent_options.get(agent, {}),
             llm=config.llm,
         )
@@ -146,7 +155,29 @@ def run_benchmark(config: BenchmarkConfig, run: RunDir | None = None) -> RunDir:
         for agent in config.agents
         for seed in range(suite.seeds)
     ]
-    pending = [j for j in jobs if not (Path(j.cell_dir) / "cell.json").exists()]
+
+
+def check_agent_options(config: BenchmarkConfig) -> None:
+    """Check every agent's options on every env of the run, before any folder or cell exists.
+
+    Raises:
+        ConfigError: an option is unknown to its agent or holds a value it cannot take.
+    """
+    suite = config.resolved_suite()
+    for job in _jobs(dataclasses.replace(config, seeds=1), dataclasses.replace(suite, seeds=1), None):
+        make_bench_agent(job.agent).check(job)
+
+
+def run_benchmark(config: BenchmarkConfig, run: RunDir | None = None) -> RunDir:
+    """Run every unfinished cell of ``config`` and aggregate; pass an existing ``run`` to resume it."""
+    suite = config.resolved_suite()
+    check_agent_options(config)
+    if run is None:
+        run = RunDir.create(f"bench-{suite.name}")
+    run.lock()
+    if not run.config_path.exists():
+        run.write_config({**config.to_dict(), "command": command_line()})
+    pending = [j for j in _jobs(config, suite, run) if not (Path(j.cell_dir) / "cell.json").exists()]
     make_executor(config.executor).map(run_cell, pending)
     run.write_json("results.json", aggregate(run, suite, config.agents))
     return run
@@ -158,6 +189,23 @@ def command_line() -> str:
     if argv and argv[0].endswith("mentor"):
         argv[0] = "mentor"
     return shlex.join(argv)
+
+
+def cell_problem(files: dict[str, Any]) -> str | None:
+    """Why a finished cell's files cannot count (``None`` if they can): training episodes logged after the
+    cell's last step, or covering more env steps than it ran (as when two processes wrote into the cell).
+
+    (Episodes past the budget are dropped by the protocol itself: :func:`episodes_within_budget`.)
+    """
+    cell_steps = int(files["cell"].get("env_steps", 0))
+    episodes = files["episodes"]
+    steps = [int(e.get("step", 0)) for e in episodes]
+    played = sum(int(e.get("length", 0)) for e in episodes)
+    if steps and max(steps) > cell_steps:
+        return f"an episode is logged at step {max(steps):,}, after the cell's last step {cell_steps:,}"
+    if played > cell_steps:
+        return f"its episodes cover {played:,} env steps, more than the cell's {cell_steps:,}"
+    return None
 
 
 def _cell_score(protocol: str, files: dict[str, Any], budget: int) -> dict[str, Any]:
@@ -190,14 +238,21 @@ def _cell_score(protocol: str, files: dict[str, Any], budget: int) -> dict[str, 
 
 def aggregate(run: RunDir, suite: Suite, agents: list[str]) -> dict[str, Any]:
     """``results.json``: one row per (env, agent) with mean ± std over seeds, from the cell files."""
-    rows = []
+    rows, rejected = [], []
     for env_id in suite.envs:
         for agent in agents:
             cells = []
             for seed in range(suite.seeds):
                 folder = cell_dir(run, agent, env_id, seed)
-                if (folder / "cell.json").exists():
-                    cells.append(_cell_score(suite.protocol, read_cell_files(folder), suite.budget))
+                if not (folder / "cell.json").exists():
+                    continue
+                files = read_cell_files(folder)
+                problem = cell_problem(files)
+                if problem is not None:
+                    warnings.warn(f"{folder} does not count: {problem}", RuntimeWarning, stacklevel=2)
+                    rejected.append({"cell": str(folder.relative_to(run.path)), "reason": problem})
+                    continue
+                cells.append(_cell_score(suite.protocol, files, suite.budget))
             if not cells:
                 continue
             scores = np.array([c["score"] for c in cells], dtype=float)
@@ -240,4 +295,5 @@ def aggregate(run: RunDir, suite: Suite, agents: list[str]) -> dict[str, Any]:
         "eval_episodes": suite.eval_episodes,
         "command": config.get("command", ""),
         "rows": rows,
+        "rejected_cells": rejected,
     }

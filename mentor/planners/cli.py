@@ -41,9 +41,8 @@ def train_skills_command(
     ] = None,
 ) -> None:
     """Train the skill zoo of a level family (goal-conditioned SB3 PPO) and measure every skill."""
-    from mentor.errors import ConfigError
     from mentor.planners.zoo import SkillZooConfig, train_skill_zoo, zoo_run_name
-    from mentor.runs import RunDir
+    from mentor.runs import RunDir, resume_run
 
     config = SkillZooConfig(
         list(env),
@@ -55,11 +54,8 @@ def train_skills_command(
         snapshot_steps=list(snapshot or []),
     )
     name = name or zoo_run_name(config.family)
-    run = RunDir.latest(name) if resume else None
-    if resume and run is None:
-        raise ConfigError(f"--resume found no run named {name!r}.")
-    if run is None:
-        run = RunDir.create(name)
+    run = resume_run(name) if resume else RunDir.create(name)
+    run.lock()
     console.print(f"Training {config.family} skills on {', '.join(config.env_ids)} for {steps:,} env steps...")
     start = time.perf_counter()
     zoo = train_skill_zoo(config, run, resume=resume)

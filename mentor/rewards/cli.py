@@ -125,7 +125,7 @@ def reward_command(
     from mentor.executors import ExecutorConfig
     from mentor.rewards.feedback import FileFeedback, PromptFeedback
     from mentor.rewards.loop import RewardLoop, RewardLoopConfig
-    from mentor.runs import RunDir
+    from mentor.runs import RunDir, resume_run
 
     console = Console()
     if address is not None and executor != "ray":
@@ -145,9 +145,8 @@ def reward_command(
             raise ConfigError(f"--resume continues a run with its saved algorithm; drop --algo ({algo!r}).")
         if name is None:
             name = f"reward-{resolve_task(description, env, task, fitness, human_reward, tasks_file).name}"
-        run = RunDir.latest(name)
-        if run is None:
-            raise ConfigError(f"--resume found no run named {name!r}.")
+        run = resume_run(name)
+        run.lock()
         console.print(f"Resuming {run.path}")
         loop = RewardLoop.resume(run, llm=llm, feedback=source)
     else:
@@ -170,6 +169,7 @@ def reward_command(
             executor=executor_config,
         )
         run = RunDir.create(name or f"reward-{reward_task.name}")
+        run.lock()
         console.print(f"Task {reward_task.name!r}: {reward_task.goal} ({reward_task.env_id}); run folder {run.path}")
         loop = RewardLoop(reward_task, config, llm=llm, run=run, feedback=source)
     result = loop.search()

@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mentor.envs.registry import family_of
 from mentor.errors import ConfigError, RewardCodeError, UnknownComponentError
+from mentor.overrides import read_yaml
 from mentor.paths import configs_root
 from mentor.rewards.fitness import get_fitness
 from mentor.rewards.gate import check_reward_code
@@ -141,7 +140,7 @@ def default_tasks_path() -> Path:
 def load_reward_tasks(path: Path | str | None = None) -> dict[str, RewardTask]:
     """Every task of a tasks file (default ``configs/reward_tasks.yaml``), by name."""
     path = Path(path) if path is not None else default_tasks_path()
-    entries = yaml.safe_load(path.read_text()) or {}
+    entries = read_yaml(path, "tasks file") or {}
     if not isinstance(entries, dict):
         raise ConfigError(f"{path} must map task names to task mappings.")
     return {name: RewardTask(name=name, **values) for name, values in entries.items()}

@@ -128,6 +128,9 @@ def test_crafter_score_falls_back_to_eval_episodes_for_agents_that_do_not_train(
 class _ScriptedEvalOnlyAgent:
     """A bench agent that, like a zero-shot LLM agent, only plays eval episodes and reports LLM usage."""
 
+    def check(self, job):
+        pass
+
     def run(self, job):
         from mentor.benchmarks.agents import RandomAgent
         from mentor.llm.usage import Usage
@@ -157,3 +160,28 @@ def test_crafter_rows_of_agents_without_training_say_so_and_llm_usage_is_plotted
     assert "| eval-only | 7 | 770 | 110 | 4 | 2 |" in report
     assert "| eval episodes |" in report
     assert (run.path / "llm-usage.png").stat().st_size > 0
+
+
+def test_a_cell_written_by_two_processes_does_not_count(tmp_path):
+    from mentor.benchmarks.runner import aggregate
+
+    run = run_benchmark(_config(), RunDir.create("bench-minigrid", tmp_path))
+    cell = RunDir(run.path / "cells/random/MiniGrid-DoorKey-5x5-v0/seed-1")
+    for record in list(cell.iter_metrics("episode")):  # an orphan worker replayed the cell into the same file
+        cell.append_metrics(record)
+    with pytest.warns(RuntimeWarning, match=r"seed-1 does not count: its episodes cover [\d,]+ env steps, more than"):
+        results = aggregate(run, _config().resolved_suite(), ["random"])
+    (row,) = results["rows"]
+    assert row["seeds"] == 1 and [c["seed"] for c in row["cells"]] == [0]
+    assert results["rejected_cells"][0]["cell"] == "cells/random/MiniGrid-DoorKey-5x5-v0/seed-1"
+
+
+def test_zero_seeds_or_budget_are_rejected_not_replaced():
+    with pytest.raises(ConfigError, match=r"seeds \(0\) must be at least 1"):
+        _config_with(seeds=0)
+    with pytest.raises(ConfigError, match=r"budget \(0\) must be at least 1"):
+        _config_with(budget=0)
+
+
+def _config_with(**kw):
+    return BenchmarkConfig(suite="minigrid", agents=["random"], executor=ExecutorConfig(kind="sequential"), **kw)
