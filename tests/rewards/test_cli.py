@@ -137,3 +137,93 @@ def test_executor_address_and_algo_options(app, monkeypatch, fake_trainer):
 def test_bad_executor_and_algo_options(app, extra, error, message):
     result = CliRunner().invoke(app, ["reward", "--task", "doorkey", *FAST, *extra])
     assert isinstance(result.exception, error) and re.search(message, str(result.exception)), result.output
+
+
+#: Two hostile answers: the public numpy chain that escaped the old sandbox, and an object.__subclasses__() walk.
+_ESCAPES = {
+    "numpy-chain": "import numpy as np\n"
+    "def compute_reward(state, action, next_state):\n"
+    "    modules = np.random.mtrand.operator.attrgetter('__self__.modules')(np.random.mtrand.operator.attrgetter)\n"
+    "    modules['os'].mknod('{path}')\n"
+    "    return 1.0, {{'x': 1.0}}\n",
+    "subclasses-walk": "def compute_reward(state, action, next_state):\n"
+    "    for c in ().__class__.__bases__[0].__subclasses__():\n"
+    "        if c.__name__ == '_wrap_close':\n"
+    "            c.__init__.__globals__['mknod']('{path}')\n"
+    "    return 1.0, {{'x': 1.0}}\n",
+}
+
+
+@pytest.fixture
+def hostile_server(tmp_path):
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 whose every chat answer is hostile reward code."""
+    import http.server
+    import threading
+
+    target = tmp_path / "open" / "escaped"
+    target.parent.mkdir()
+    target.parent.chmod(0o777)
+    answers = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            code = answers[0].format(path=target)
+            body = json.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": f"```python\n{code}```"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"openai:http://127.0.0.1:{server.server_address[1]}/v1#m", answers, target
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["gate", "no-gate"])
+@pytest.mark.parametrize("escape", list(_ESCAPES))
+def test_hostile_code_from_a_served_llm_is_invalid_and_touches_nothing(
+    hostile_server, monkeypatch, fake_trainer, gate, escape
+):
+    import mentor.rewards.sandbox as sandbox_module
+
+    spec, answers, target = hostile_server
+    answers.append(_ESCAPES[escape])
+    if not gate:
+        monkeypatch.setattr(sandbox_module, "check_reward_code", lambda code: None)
+    monkeypatch.setenv("MENTOR_LLM_CACHE", "0")
+    application = typer.Typer()
+    application.command("reward")(reward_command)
+    application.command("other")(lambda: None)
+    args = ["reward", "--task", "doorkey", "--llm", spec, "--iterations", "1", "--samples", "2", *FAST]
+    result = CliRunner().invoke(application, [*args, "--temperature", "0.5", "--no-baselines"])
+    assert result.exit_code == 0, result.output
+    assert "valid code: 0% of 2 candidates" in result.output
+    assert not target.exists()
+    stages = {
+        c["stage"]
+        for c in json.loads((RunDir.latest("reward-doorkey").path / "results.json").read_text())["candidates"]
+    }
+    assert stages == {"gate" if gate else "validation"}
