@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "MentorError",
@@ -22,7 +23,25 @@ __all__ = [
 
 
 class MentorError(Exception):
-    """Base class of every error mentor raises on purpose."""
+    """Base class of every error mentor raises on purpose.
+
+    Instances pickle (so an error raised in a pool worker reaches the parent as itself, not as
+    ``BrokenProcessPool``) whatever the subclass's ``__init__`` takes: unpickling rebuilds the
+    instance from its ``args`` and attributes without calling ``__init__``.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        if isinstance(self, ImportError):  # slots, not in __dict__
+            state.update(msg=self.msg, name=self.name, path=self.path)
+        return _rebuild_error, (type(self), self.args), state
+
+
+def _rebuild_error(cls: type[MentorError], args: tuple[Any, ...]) -> MentorError:
+    """An instance of ``cls`` with ``args``, made without ``cls.__init__`` (pickle then sets its attributes)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    return error
 
 
 def closest_matches(key: str, choices: Iterable[str], n: int = 3) -> list[str]:
@@ -81,6 +100,7 @@ class MissingDependencyError(MentorError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 
     def __init__(self, package: str, extra: str, purpose: str):
+        self.package, self.extra, self.purpose = package, extra, purpose
         super().__init__(
             f"{purpose} needs the optional package {package!r}: "
             f"pip install 'mentor[{extra}]' (or `make install EXTRAS=test,{extra}`)."

@@ -65,9 +65,12 @@ def test_train_sb3_then_resume_and_report(tmp_path, monkeypatch):
     assert first.exit_code == 0, first.output
     (run,) = tmp_path.iterdir()
     assert (run / "checkpoints" / "model.zip").exists() and (run / "report.md").exists()
+    report = (run / "report.md").stat().st_mtime_ns
     again = runner.invoke(app, args + ["--resume"])
     assert again.exit_code == 0, again.output
     assert f"Resuming {run}" in again.output.replace("\n", "")
+    assert "is already finished (256 env steps)" in again.output.replace("\n", "")
+    assert (run / "report.md").stat().st_mtime_ns == report
     assert len(list(tmp_path.iterdir())) == 1
 
 

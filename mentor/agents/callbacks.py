@@ -3,31 +3,54 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
+from tqdm import TqdmExperimentalWarning
+from tqdm.rich import tqdm
 
-from mentor.runs import RunDir, atomic_write_text
+from mentor.runs import RunDir
 
-__all__ = ["LogEpisodeOutcomes", "SaveResumableCheckpoint", "save_checkpoint", "CHECKPOINT_STATE"]
+__all__ = [
+    "LogEpisodeOutcomes",
+    "SaveResumableCheckpoint",
+    "ShowTrainingProgress",
+    "save_checkpoint",
+    "save_atomically",
+    "CHECKPOINT_STATE",
+    "CHECKPOINT_FILES",
+    "PREVIOUS_CHECKPOINT",
+]
 
+#: The file of a checkpoint folder that says it is complete: ``{"num_timesteps": ..., "elapsed_seconds": ...}``.
 CHECKPOINT_STATE = "state.json"
+#: The other files a checkpoint folder may hold.
+CHECKPOINT_FILES = ("model.zip", "vecnormalize.pkl", "replay_buffer.pkl")
+#: Subfolder of ``checkpoints/`` holding the checkpoint before the newest.
+PREVIOUS_CHECKPOINT = "previous"
 
 
 class LogEpisodeOutcomes(BaseCallback):
     """Append every finished training episode's ``info["episode_outcome"]`` to ``metrics.jsonl``.
 
     Each record carries ``step`` (env steps so far), so protocols such as the Crafter score can be
-    computed over exactly the episodes inside a step budget.
+    computed over exactly the episodes inside a step budget, and ``time`` (seconds of training so far,
+    counting ``elapsed`` seconds spent before this session, e.g. before a resume).
     """
 
-    def __init__(self, run: RunDir, verbose: int = 0):
+    def __init__(self, run: RunDir, elapsed: float = 0.0, verbose: int = 0):
         super().__init__(verbose)
         self.run = run
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() - elapsed
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", []):
@@ -46,35 +69,136 @@ class LogEpisodeOutcomes(BaseCallback):
         return True
 
 
-def save_checkpoint(model: BaseAlgorithm, run: RunDir) -> None:
-    """Save everything needed to resume: model, optimiser (inside the zip), VecNormalize, replay buffer, step."""
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
-    model.save(run.checkpoints / "model.tmp.zip")
-    (run.checkpoints / "model.tmp.zip").replace(run.checkpoints / "model.zip")
+def save_atomically(write: Callable[[Path], object], path: Path) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, flush it to disk, then rename it onto ``path``.
+
+    Readers (and a resume after a kill) see the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")  # keeps the suffix SB3 insists on
+    try:
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(model: BaseAlgorithm, run: RunDir, elapsed: float | None = None) -> None:
+    """Save everything needed to resume: model, optimiser (inside the zip), VecNormalize, replay buffer, step.
+
+    The newest checkpoint lies in ``checkpoints/``; the one it replaces is kept in ``checkpoints/previous/``,
+    to resume from if the newest turns out unreadable. A checkpoint folder counts only while it holds
+    ``state.json``, which is written last and removed first, so a kill at any point leaves at least one
+    whole checkpoint (after the first one) and never a half-written file under a checkpoint's name.
+
+    Args:
+        model: the model being trained.
+        run: its run folder.
+        elapsed: seconds of training so far, all sessions together (``None``: not recorded).
+    """
+    folder = run.checkpoints
+    incoming = folder / ".incoming"
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.mkdir(parents=True)
+    model.save(incoming / "model.zip")
     env = model.get_env()
     if isinstance(env, VecNormalize):
-        env.save(str(run.checkpoints / "vecnormalize.pkl"))
+        env.save(str(incoming / "vecnormalize.pkl"))
     if isinstance(model, OffPolicyAlgorithm):
-        model.save_replay_buffer(run.checkpoints / "replay_buffer.pkl")
-    atomic_write_text(run.checkpoints / CHECKPOINT_STATE, json.dumps({"num_timesteps": model.num_timesteps}))
+        model.save_replay_buffer(incoming / "replay_buffer.pkl")
+    for name in CHECKPOINT_FILES:
+        if (incoming / name).exists():
+            _fsync(incoming / name)
+    state: dict[str, float] = {"num_timesteps": model.num_timesteps}
+    if elapsed is not None:
+        state["elapsed_seconds"] = elapsed
+    save_atomically(lambda tmp: tmp.write_text(json.dumps(state)), incoming / CHECKPOINT_STATE)
+    if (folder / CHECKPOINT_STATE).exists():
+        _keep_as_previous(folder)
+    _move_into(incoming, folder)
+
+
+def _keep_as_previous(folder: Path) -> None:
+    """Make ``folder/previous`` a copy (hard links where possible) of the checkpoint in ``folder``."""
+    staged = folder / ".previous"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir()
+    for name in (*CHECKPOINT_FILES, CHECKPOINT_STATE):  # state.json last
+        if (folder / name).exists():
+            try:
+                os.link(folder / name, staged / name)
+            except OSError:  # no hard links on this file system
+                shutil.copy2(folder / name, staged / name)
+    previous = folder / PREVIOUS_CHECKPOINT
+    if previous.exists():
+        (previous / CHECKPOINT_STATE).unlink(missing_ok=True)
+        shutil.rmtree(previous)
+    staged.rename(previous)
+
+
+def _move_into(incoming: Path, folder: Path) -> None:
+    """Move the complete checkpoint in ``incoming`` into ``folder``, its ``state.json`` last."""
+    (folder / CHECKPOINT_STATE).unlink(missing_ok=True)
+    for name in CHECKPOINT_FILES:
+        if (incoming / name).exists():
+            os.replace(incoming / name, folder / name)
+        else:
+            (folder / name).unlink(missing_ok=True)
+    os.replace(incoming / CHECKPOINT_STATE, folder / CHECKPOINT_STATE)
+    incoming.rmdir()
+
+
+class ShowTrainingProgress(BaseCallback):
+    """A progress bar over the whole budget: on resume it starts at the steps already done, and it stops at the budget.
+
+    (SB3's own bar counts only this session's steps, and past the budget when a rollout overshoots it.)
+    """
+
+    def __init__(self, total_timesteps: int, verbose: int = 0):
+        super().__init__(verbose)
+        self.total_timesteps = total_timesteps
+        self.pbar: Any = None
+
+    def _on_training_start(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TqdmExperimentalWarning)  # as SB3's own bar does
+            self.pbar = tqdm(total=self.total_timesteps, initial=min(self.num_timesteps, self.total_timesteps))
+
+    def _on_step(self) -> bool:
+        self.pbar.update(min(self.num_timesteps, self.total_timesteps) - self.pbar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.pbar.refresh()
+        self.pbar.close()
 
 
 class SaveResumableCheckpoint(BaseCallback):
-    """Every ``save_freq`` env steps (summed over envs), write a resumable checkpoint into the run folder."""
+    """Every ``save_freq`` env steps (summed over envs), write a resumable checkpoint into the run folder.
 
-    def __init__(self, run: RunDir, save_freq: int, verbose: int = 0):
+    The checkpoint records the seconds of training so far, counting ``elapsed`` seconds spent before this session.
+    """
+
+    def __init__(self, run: RunDir, save_freq: int, elapsed: float = 0.0, verbose: int = 0):
         super().__init__(verbose)
         if save_freq <= 0:
             raise ValueError(f"save_freq ({save_freq}) must be positive")
         self.run = run
         self.save_freq = save_freq
         self._last_save = 0
+        self._start = time.perf_counter() - elapsed
 
     def _init_callback(self) -> None:
         self._last_save = self.num_timesteps
 
     def _on_step(self) -> bool:
         if self.num_timesteps - self._last_save >= self.save_freq:
-            save_checkpoint(self.model, self.run)
+            save_checkpoint(self.model, self.run, elapsed=time.perf_counter() - self._start)
             self._last_save = self.num_timesteps
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,15 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from mentor.agents.callbacks import CHECKPOINT_STATE, LogEpisodeOutcomes, SaveResumableCheckpoint, save_checkpoint
+from mentor.agents.callbacks import (
+    CHECKPOINT_STATE,
+    PREVIOUS_CHECKPOINT,
+    LogEpisodeOutcomes,
+    SaveResumableCheckpoint,
+    ShowTrainingProgress,
+    save_atomically,
+    save_checkpoint,
+)
 from mentor.agents.hyperparams import (
     algo_class,
     algo_kwargs,
@@ -38,6 +47,18 @@ from mentor.executors import ExecutorConfig, make_executor
 from mentor.runs import RunDir
 
 __all__ = ["SB3Config", "SB3Agent"]
+
+
+class _UnreadableCheckpointError(Exception):
+    """A file of a checkpoint does not load; the message names it and why."""
+
+
+def _read_state(folder: Path) -> dict[str, Any]:
+    path = folder / CHECKPOINT_STATE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise _UnreadableCheckpointError(f"{path} does not load ({type(err).__name__}: {err})") from err
 
 
 @dataclass
@@ -155,44 +176,89 @@ class SB3Agent:
         return None
 
     # ---- training
+    def is_finished(self) -> bool:
+        """Whether the run folder holds a finished training: its final ``model.zip`` and a checkpoint at the budget.
+
+        ``train(resume=True)`` on a finished run loads it and returns without training or writing anything.
+        """
+        if not (self.run.checkpoints / CHECKPOINT_STATE).exists() or not (self.run.path / "model.zip").exists():
+            return False
+        try:
+            return _read_state(self.run.checkpoints)["num_timesteps"] >= self.config.total_timesteps
+        except _UnreadableCheckpointError:
+            return False
+
     def train(self, resume: bool = False) -> BaseAlgorithm:
-        """Train for ``config.total_timesteps`` env steps; with ``resume``, continue from the last checkpoint."""
+        """Train for ``config.total_timesteps`` env steps; with ``resume``, continue from the last checkpoint.
+
+        Args:
+            resume: continue from the newest checkpoint that loads (from the previous one, with a warning,
+                if the newest is unreadable), first dropping the ``metrics.jsonl`` records logged after it;
+                without checkpoints, start afresh. A finished run (:meth:`is_finished`) is loaded and
+                returned as it is: nothing is trained or written.
+
+        Returns:
+            The trained model.
+
+        Raises:
+            ConfigError: ``resume`` found checkpoints but none of them loads; the run folder is left untouched.
+        """
         cfg = self.config
-        state_path = self.run.checkpoints / CHECKPOINT_STATE
-        if resume and state_path.exists():
-            done = json.loads(state_path.read_text())["num_timesteps"]
-            self.run.truncate_metrics(done)
-            self.model = self._load_checkpoint()
+        if resume and self.is_finished():
+            try:
+                self.model = self._load_model(self.run.path, cfg.seed + 7919)
+            except _UnreadableCheckpointError as err:
+                warnings.warn(f"{err}; saving the final model again from the last checkpoint.", stacklevel=2)
+            else:
+                self._close_rollout_workers()
+                return self.model
+        checkpoint = self._load_newest_checkpoint() if resume else None
+        if checkpoint is not None:
+            self.model, state, folder = checkpoint
+            if folder != self.run.checkpoints:  # the newest does not load: the next checkpoint must not keep it
+                (self.run.checkpoints / CHECKPOINT_STATE).unlink(missing_ok=True)
+            self.run.truncate_metrics(state["num_timesteps"])
+            elapsed = float(state.get("elapsed_seconds", 0.0))
         else:
             if resume:
                 self.run.truncate_metrics(0)
             self.run.write_config({"agent": "sb3", **cfg.to_dict()})
             self.model = self._build_model()
+            elapsed = 0.0
         try:
-            self._learn(cfg.total_timesteps - self.model.num_timesteps)
+            self._learn(cfg.total_timesteps - self.model.num_timesteps, elapsed)
             self.save(self.run.path)
         finally:
-            if cfg.rollout_executor is not None:
-                self.model.get_env().close()  # ends the rollout workers (processes, Ray actors)
+            self._close_rollout_workers()
         return self.model
 
-    def _learn(self, remaining: int) -> None:
+    def _close_rollout_workers(self) -> None:
+        if self.config.rollout_executor is not None:
+            self.model.get_env().close()  # ends the rollout workers (processes, Ray actors)
+
+    def _learn(self, remaining: int, elapsed: float = 0.0) -> None:
+        """Train ``remaining`` more env steps, after ``elapsed`` seconds of training in earlier sessions."""
         cfg = self.config
         if remaining <= 0:
             return
-        callbacks = CallbackList([LogEpisodeOutcomes(self.run), SaveResumableCheckpoint(self.run, cfg.checkpoint_freq)])
+        callbacks = [
+            LogEpisodeOutcomes(self.run, elapsed),
+            SaveResumableCheckpoint(self.run, cfg.checkpoint_freq, elapsed),
+        ]
+        if cfg.progress_bar:
+            callbacks.append(ShowTrainingProgress(cfg.total_timesteps))
         start = time.perf_counter()
         self.model.learn(
             total_timesteps=remaining,
-            callback=callbacks,
+            callback=CallbackList(callbacks),
             reset_num_timesteps=False,
             tb_log_name="sb3",
-            progress_bar=cfg.progress_bar,
         )
+        seconds = time.perf_counter() - start
         self.run.append_metrics(
-            {"kind": "train", "step": self.model.num_timesteps, "seconds": time.perf_counter() - start}
+            {"kind": "train", "step": self.model.num_timesteps, "seconds": seconds, "time": elapsed + seconds}
         )
-        save_checkpoint(self.model, self.run)
+        save_checkpoint(self.model, self.run, elapsed=elapsed + seconds)
 
     def _build_model(self) -> BaseAlgorithm:
         cfg = self.config
@@ -210,28 +276,71 @@ class SB3Agent:
             **algo_kwargs(cfg.resolved_hyperparams),
         )
 
-    def _load_checkpoint(self) -> BaseAlgorithm:
+    def _load_newest_checkpoint(self) -> tuple[BaseAlgorithm, dict[str, Any], Path] | None:
+        """The newest checkpoint that loads, its ``state.json`` and folder; ``None`` if the run has no checkpoint.
+
+        Reads only: the caller changes the run folder once this returned.
+
+        Raises:
+            ConfigError: there are checkpoints, but none of them loads.
+        """
+        folders = [self.run.checkpoints, self.run.checkpoints / PREVIOUS_CHECKPOINT]
+        folders = [f for f in folders if (f / CHECKPOINT_STATE).exists()]
+        failures: list[str] = []
+        for folder in folders:
+            try:
+                state = _read_state(folder)
+                model = self._load_model(folder, self.config.seed + 7919, replay_buffer=True)
+            except _UnreadableCheckpointError as err:
+                failures.append(str(err))
+                continue
+            if failures:
+                warnings.warn(
+                    f"{failures[0]}; resuming from the previous checkpoint {folder} "
+                    f"(step {state['num_timesteps']:,}) instead.",
+                    stacklevel=3,
+                )
+            return model, state, folder
+        if failures:
+            raise ConfigError(
+                f"Cannot resume {self.run.path}: no checkpoint loads ({'; '.join(failures)}). "
+                "Nothing was changed; start a new run without --resume."
+            )
+        return None
+
+    def _load_model(self, folder: Path, seed: int, replay_buffer: bool = False) -> BaseAlgorithm:
+        """The model saved in ``folder`` (with its VecNormalize and, if asked, replay buffer) on fresh training envs.
+
+        Raises:
+            _UnreadableCheckpointError: a file of ``folder`` does not load (it names the file and why).
+        """
         cfg = self.config
-        venv = self.make_vec_env(cfg.n_envs, cfg.seed + 7919)
-        norm_path = self.run.checkpoints / "vecnormalize.pkl"
-        if norm_path.exists():
-            venv = VecNormalize.load(str(norm_path), venv)
-        model = algo_class(cfg.algo).load(
-            self.run.checkpoints / "model.zip", env=venv, device=cfg.device, tensorboard_log=str(self.run.tensorboard)
-        )
-        buffer_path = self.run.checkpoints / "replay_buffer.pkl"
-        if isinstance(model, OffPolicyAlgorithm) and buffer_path.exists():
-            model.load_replay_buffer(buffer_path)
+        venv = self.make_vec_env(cfg.n_envs, seed)
+        path = folder / "vecnormalize.pkl"
+        try:
+            if path.exists():
+                venv = VecNormalize.load(str(path), venv)
+            path = folder / "model.zip"
+            model = algo_class(cfg.algo).load(
+                path, env=venv, device=cfg.device, tensorboard_log=str(self.run.tensorboard)
+            )
+            path = folder / "replay_buffer.pkl"
+            if replay_buffer and isinstance(model, OffPolicyAlgorithm) and path.exists():
+                model.load_replay_buffer(path)
+        except Exception as err:
+            venv.close()
+            reason = " ".join(f"{type(err).__name__}: {err}".split())
+            raise _UnreadableCheckpointError(f"{path} does not load ({reason[:200]})") from err
         return model
 
     # ---- save / load
     def save(self, folder: Path | str) -> None:
-        """Write ``model.zip`` (and ``vecnormalize.pkl``) into ``folder``."""
+        """Write ``model.zip`` (and ``vecnormalize.pkl``) into ``folder``, each through a temporary file and a rename."""
         folder = Path(folder)
-        self.model.save(folder / "model.zip")
+        save_atomically(self.model.save, folder / "model.zip")
         env = self.model.get_env()
         if isinstance(env, VecNormalize):
-            env.save(str(folder / "vecnormalize.pkl"))
+            save_atomically(lambda tmp: env.save(str(tmp)), folder / "vecnormalize.pkl")
 
     @classmethod
     def load(cls, run_dir: Path | str) -> SB3Agent:
