@@ -326,7 +326,7 @@ def exit_code_of(error: MentorError) -> int:
 def main() -> None:
     """Entry point: run the app, turning mentor's own errors into one line and exit 2 (bad input) or 1 (failed run)."""
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except MentorError as e:
         console.print(f"[red]error:[/red] {e}", soft_wrap=True)
         raise SystemExit(exit_code_of(e)) from None
@@ -340,6 +340,8 @@ def main() -> None:
             raise
         show()
         raise SystemExit(getattr(e, "exit_code", 2)) from None
+    if isinstance(result, int) and result:  # a command's typer.Exit(code), returned in this mode
+        raise SystemExit(result)
 
 
 if __name__ == "__main__":

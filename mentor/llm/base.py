@@ -8,6 +8,7 @@ subclass registered in :data:`mentor.llm.config.BACKENDS`; :func:`make_llm` buil
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
 import time
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from mentor.llm.cache import ResponseCache, cache_key
+from mentor.llm.cache import ResponseCache, cache_key, check_texts, check_token_logprobs
 from mentor.llm.config import BACKENDS, LLMConfig
 from mentor.llm.usage import Usage
 
@@ -182,7 +183,7 @@ class LLM(ABC):
         key = None
         if temperature == 0 and self.cache_enabled:
             key = self._key("generate", messages=messages, max_new_tokens=max_new_tokens, stop=stop)
-            hit = self._cache.get(key)
+            hit = self._cache.get(key, check=check_texts)
             if hit is not None:
                 self._count(start, cache_hits=1)
                 return hit
@@ -248,7 +249,9 @@ class LLM(ABC):
         if self.cache_enabled:
             for i, (p, c) in enumerate(zip(prompts, candidates)):
                 keys[i] = self._key("score", prompt=p, candidates=c)
-                token_lps[i] = self._cache.get(keys[i])
+                token_lps[i] = self._cache.get(
+                    keys[i], check=functools.partial(check_token_logprobs, num_candidates=len(c))
+                )
         misses = [i for i, lps in enumerate(token_lps) if lps is None]
         num_tokens = 0
         if misses:

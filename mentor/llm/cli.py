@@ -1,17 +1,23 @@
 """``mentor llm ...``: inspect the configured LLM, chat with it, score candidates.
 
 Mounted by ``mentor/cli.py`` as ``app.add_typer(mentor.llm.cli.app, name="llm")``.
+
+A failure prints one line ``error: ...`` on stderr and exits 2 for bad input (a malformed spec, an
+unknown backend, a missing model folder or package, a bad argument) or 1 for a failed run (the
+server is unreachable or silent, the backend cannot score).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mentor.errors import MentorError
+from mentor.errors import LLMError, MentorError
 from mentor.llm.base import LLM, make_llm
 from mentor.llm.config import SPEC_FORMS
 
@@ -43,21 +49,40 @@ def main(
     ctx.obj["llm_cache"] = False if no_cache else None  # None: on unless $MENTOR_LLM_CACHE=0
 
 
+#: Exit status of a failed run (the LLM failed); bad input exits with :data:`EXIT_BAD_INPUT`.
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+@contextmanager
+def _exit_on_error() -> Iterator[None]:
+    """Turn mentor's errors into one ``error: ...`` line on stderr and a non-zero exit status.
+
+    ``SystemExit`` rather than ``typer.Exit``: ``mentor.cli.main`` runs the app with
+    ``standalone_mode=False``, where click returns a ``typer.Exit`` code instead of exiting with it.
+    """
+    try:
+        yield
+    except (MentorError, ValueError) as exc:
+        code = EXIT_FAILED if isinstance(exc, LLMError) else EXIT_BAD_INPUT
+        typer.echo(f"{typer.style('error:', fg='red')} {' '.join(str(exc).split())}", err=True)
+        raise SystemExit(code) from None
+
+
 def _build(ctx: typer.Context) -> LLM:
     obj = ctx.ensure_object(dict)
-    try:
+    with _exit_on_error():
         return make_llm(obj.get("llm_spec"), cache=obj.get("llm_cache"))
-    except MentorError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
 
 
 @app.command()
 def info(ctx: typer.Context) -> None:
     """Show the backend, model, parameter count, device and cache path."""
     llm = _build(ctx)
+    with _exit_on_error():
+        info = llm.info()
     table = Table(show_header=False)
-    for key, value in llm.info().items():
+    for key, value in info.items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
     console.print(table)
 
@@ -73,11 +98,8 @@ def chat(
     """Print one reply to MESSAGE."""
     llm = _build(ctx)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": message}]
-    try:
+    with _exit_on_error():
         reply = llm.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature)[0]
-    except MentorError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
     console.print(reply, markup=False, highlight=False)
 
 
@@ -90,11 +112,8 @@ def score(
 ) -> None:
     """Print a table of the log-likelihood of each candidate after PROMPT, best first."""
     llm = _build(ctx)
-    try:
+    with _exit_on_error():
         scores = llm.score(prompt, candidate, normalize=normalize.value)
-    except MentorError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
     table = Table("rank", "candidate", f"log-likelihood ({normalize.value})")
     for rank, (value, text) in enumerate(sorted(zip(scores, candidate), reverse=True), start=1):
         table.add_row(str(rank), repr(text), f"{value:.4f}")

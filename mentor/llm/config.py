@@ -115,11 +115,14 @@ class LLMConfig:
 
     # --- remote servers (openai)
     timeout_s: float = 60.0
-    """Seconds one request to the server may take before it counts as failed."""
+    """Seconds one attempt at a request may take (connect, and each read or write) before it counts as failed."""
     max_retries: int = 3
-    """Retries of a failed request (connection error, timeout, 429, 5xx) before giving up."""
-    retry_backoff_s: float = 0.5
-    """Wait before the first retry, in seconds; it doubles at each further retry."""
+    """Retries of a failed attempt (connection error, timeout, 408, 409, 429, 5xx) by the ``openai`` client,
+    which waits 0.5 s before the first and doubles the wait at each further one (at most 8 s), or follows the
+    server's ``Retry-After``."""
+    deadline_s: float = 120.0
+    """Seconds one request may take in all, its retries and the waits between them included; past it the call
+    fails with ``LLMUnavailableError``. It bounds the ``(max_retries + 1) * timeout_s`` a silent server costs."""
     api_key: str | None = None
     """API key of the server; ``None`` reads ``$OPENAI_API_KEY``, else sends ``EMPTY``."""
 
@@ -153,8 +156,8 @@ class LLMConfig:
             raise ConfigError(f"timeout_s ({self.timeout_s}) must be positive.")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries ({self.max_retries}) must be 0 or more.")
-        if self.retry_backoff_s < 0:
-            raise ConfigError(f"retry_backoff_s ({self.retry_backoff_s}) must be 0 or more.")
+        if not self.deadline_s > 0:
+            raise ConfigError(f"deadline_s ({self.deadline_s}) must be positive.")
 
     @property
     def resolved_cache_path(self) -> Path:

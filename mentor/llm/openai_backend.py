@@ -3,18 +3,26 @@
 ``generate`` uses chat completions. ``score`` uses the legacy completions endpoint with
 ``echo=True, logprobs=1`` and no new tokens, and keeps the log-probs of the tokens that overlap
 the candidate, located by their ``text_offset`` (the server tokenizes prompt and candidate
-together, so a token may straddle the boundary; it is counted with the candidate). Failed requests
-(connection errors, timeouts, 429, 5xx) are retried with exponential backoff, then raise
-:class:`~mentor.errors.LLMUnavailableError` naming the URL.
+together, so a token may straddle the boundary; it is counted with the candidate).
+
+Failed requests (connection errors, timeouts, 408, 409, 429, 5xx) are retried by the ``openai``
+client itself (``max_retries``, exponential backoff). One request, its retries and the waits
+between them included, ends by ``deadline_s``: a request hook trims each attempt's timeouts to
+what is left and refuses attempts after it, and the waits are cut at it. A server that stays
+unreachable, busy or silent raises :class:`~mentor.errors.LLMUnavailableError` naming the URL.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 import openai
 
 from mentor.errors import LLMCapabilityError, LLMError, LLMUnavailableError
@@ -23,11 +31,55 @@ from mentor.llm.config import LLMConfig
 
 __all__ = ["OpenAILLM"]
 
-_RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+#: Errors left after the client's retries that mean the server is down, busy or silent.
+_UNAVAILABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
 
+#: HTTP statuses the client retries besides 5xx: they say nothing about what the server supports.
+_RETRIED_STATUS = (408, 409, 429)
 
 #: HTTP statuses of a server that lacks the completions endpoint or its ``echo``/``logprobs`` parameters.
 _UNSUPPORTED_STATUS = (400, 404, 405, 422, 501)
+
+_TIMEOUT_KEYS = ("connect", "read", "write", "pool")
+
+
+@dataclass
+class _Call:
+    """The server request in progress in this thread: when it must end, and attempts sent so far."""
+
+    deadline: float
+    """``time.monotonic()`` by which the request, retries included, must be over."""
+    attempts: int = 0
+
+
+_CALL: ContextVar[_Call | None] = ContextVar("mentor_llm_openai_call", default=None)
+
+
+class _DeadlineExceeded(openai.OpenAIError):
+    """Raised by the request hook after the deadline; an ``OpenAIError``, so the client does not retry it."""
+
+
+def _limit_to_deadline(request: httpx2.Request) -> None:
+    """httpx2 request hook: refuse an attempt past the deadline, else trim its timeouts to what is left."""
+    call = _CALL.get()
+    if call is None:
+        return
+    left = call.deadline - time.monotonic()
+    if left <= 0:
+        raise _DeadlineExceeded("deadline reached")
+    call.attempts += 1
+    timeout = request.extensions.get("timeout") or {}
+    trimmed = {k: left if timeout.get(k) is None else min(timeout[k], left) for k in _TIMEOUT_KEYS}
+    request.extensions = {**request.extensions, "timeout": trimmed}
+
+
+class _DeadlineClient(openai.OpenAI):
+    """``openai.OpenAI`` whose waits between retries end at the deadline of the request in progress."""
+
+    def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
+        wait = super()._calculate_retry_timeout(*args, **kwargs)
+        call = _CALL.get()
+        return wait if call is None else max(0.0, min(wait, call.deadline - time.monotonic()))
 
 
 class OpenAILLM(LLM):
@@ -35,8 +87,9 @@ class OpenAILLM(LLM):
 
     Args:
         config: ``spec`` is ``openai:http://HOST:PORT/v1#model-name``; ``timeout_s``, ``max_retries``,
-            ``retry_backoff_s`` and ``api_key`` apply.
-        client: a ready ``openai.OpenAI`` client to use instead of building one (custom transport or auth).
+            ``deadline_s`` and ``api_key`` apply.
+        http_client: an ``httpx2.Client`` to send requests through (custom transport, proxy or auth;
+            ``httpx2.MockTransport`` in tests); the deadline hook is added to its request hooks.
 
     Example:
         >>> llm = OpenAILLM(LLMConfig("openai:http://127.0.0.1:8000/v1#smol", cache=False))
@@ -46,15 +99,21 @@ class OpenAILLM(LLM):
 
     backend = "openai"
 
-    def __init__(self, config: LLMConfig | None = None, client: openai.OpenAI | None = None):
+    def __init__(self, config: LLMConfig | None = None, http_client: httpx2.Client | None = None):
         super().__init__(config)
         self.base_url: str = self.config.base_url
-        self._client = client or openai.OpenAI(
+        http_client = http_client if http_client is not None else openai.DefaultHttpxClient()
+        hooks = http_client.event_hooks
+        if _limit_to_deadline not in hooks.get("request", []):
+            http_client.event_hooks = {**hooks, "request": [*hooks.get("request", []), _limit_to_deadline]}
+        self._client = _DeadlineClient(
             base_url=self.base_url,
             api_key=self.config.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
             timeout=self.config.timeout_s,
-            max_retries=0,
+            max_retries=self.config.max_retries,
+            http_client=http_client,
         )
+        self._probe_client = self._client.with_options(max_retries=0)
         self._score_max_tokens: int | None = None
 
     @property
@@ -64,26 +123,35 @@ class OpenAILLM(LLM):
     def _info(self) -> dict[str, Any]:
         return {"device": "remote", "base_url": self.base_url}
 
-    def _request(self, create: Callable[..., Any], retry_server_errors: bool = True, **kwargs: Any) -> Any:
-        """Call ``create(**kwargs)``, retrying failures that may pass, with doubling waits."""
-        retryable = _RETRYABLE if retry_server_errors else _RETRYABLE[:2]
-        delay = self.config.retry_backoff_s
-        attempts = self.config.max_retries + 1
-        for attempt in range(attempts):
-            try:
-                return create(**kwargs)
-            except retryable as exc:
-                error = exc
-                if attempt + 1 < attempts:
-                    time.sleep(delay)
-                    delay *= 2
-        raise LLMUnavailableError(
-            f"LLM server {self.base_url} failed {attempts} attempt(s) (timeout {self.config.timeout_s} s each): "
-            f"{type(error).__name__}: {error}"
-        ) from error
+    @contextmanager
+    def _server_request(self) -> Iterator[None]:
+        """Scope of one request (the client's retries included): starts its deadline, maps its errors.
 
-    def _rejected(self, exc: openai.APIStatusError) -> LLMError:
-        return LLMError(f"LLM server {self.base_url} rejected the request (HTTP {exc.status_code}): {exc.message}")
+        Raises:
+            LLMUnavailableError: the deadline passed, or the server stayed down, busy or silent.
+            LLMError: the server rejected the request (another HTTP error).
+        """
+        call = _Call(time.monotonic() + self.config.deadline_s)
+        token = _CALL.set(call)
+        try:
+            yield
+        except (_DeadlineExceeded, *_UNAVAILABLE) as exc:
+            cfg = self.config
+            if isinstance(exc, _DeadlineExceeded) or time.monotonic() >= call.deadline:
+                raise LLMUnavailableError(
+                    f"LLM server {self.base_url} did not answer within the deadline of {cfg.deadline_s} s "
+                    f"(deadline_s; {call.attempts} attempt(s), timeout {cfg.timeout_s} s each)."
+                ) from exc
+            raise LLMUnavailableError(
+                f"LLM server {self.base_url} failed {call.attempts} attempt(s) (timeout {cfg.timeout_s} s each): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(
+                f"LLM server {self.base_url} rejected the request (HTTP {exc.status_code}): {exc.message}"
+            ) from exc
+        finally:
+            _CALL.reset(token)
 
     def _generate(
         self,
@@ -109,10 +177,8 @@ class OpenAILLM(LLM):
                 kwargs["stop"] = stop
             if seed is not None:
                 kwargs["seed"] = seed + len(texts)
-            try:
-                response = self._request(self._client.chat.completions.create, **kwargs)
-            except openai.APIStatusError as exc:
-                raise self._rejected(exc) from exc
+            with self._server_request():
+                response = self._client.chat.completions.create(**kwargs)
             if not response.choices:
                 raise LLMError(f"LLM server {self.base_url} returned no choices for model {self.config.model!r}.")
             texts += [c.message.content or "" for c in sorted(response.choices, key=lambda c: c.index)]
@@ -134,26 +200,33 @@ class OpenAILLM(LLM):
         return TokenScores(per_prompt, num_tokens)
 
     def _complete_echo(self, text: str) -> Any:
-        """Echo ``text`` with log-probs, asking for no new token when the server accepts ``max_tokens=0``."""
-        create = self._client.completions.create
+        """Echo ``text`` with log-probs, asking for no new token when the server accepts ``max_tokens=0``.
+
+        The first call probes ``max_tokens=0`` once, without retries (servers that refuse it often
+        answer 500); a refusal switches to ``max_tokens=1`` for good, any other failure only for this call.
+        """
         kwargs = {"model": self.config.model, "prompt": text, "echo": True, "logprobs": 1, "temperature": 0.0}
-        if self._score_max_tokens is None:
+        with self._server_request():
+            if self._score_max_tokens is None:
+                try:
+                    response = self._probe_client.completions.create(max_tokens=0, **kwargs)
+                except openai.APIError as exc:
+                    if isinstance(exc, openai.APIStatusError) and exc.status_code not in _RETRIED_STATUS:
+                        self._score_max_tokens = 1
+                else:
+                    self._score_max_tokens = 0
+                    return response
             try:
-                response = self._request(create, retry_server_errors=False, max_tokens=0, **kwargs)
-                self._score_max_tokens = 0
-                return response
-            except openai.APIStatusError:
-                self._score_max_tokens = 1
-        try:
-            return self._request(create, max_tokens=self._score_max_tokens, **kwargs)
-        except openai.APIStatusError as exc:
-            if exc.status_code in _UNSUPPORTED_STATUS:
-                raise LLMCapabilityError(
-                    f"Scoring with the openai backend needs a completions endpoint that returns prompt log-probs "
-                    f"(echo=True with logprobs); {self.base_url} (model {self.config.model!r}) refused it "
-                    f"(HTTP {exc.status_code}: {exc.message}). Use the transformers backend to score."
-                ) from exc
-            raise self._rejected(exc) from exc
+                max_tokens = 1 if self._score_max_tokens is None else self._score_max_tokens
+                return self._client.completions.create(max_tokens=max_tokens, **kwargs)
+            except openai.APIStatusError as exc:
+                if exc.status_code in _UNSUPPORTED_STATUS:
+                    raise LLMCapabilityError(
+                        f"Scoring with the openai backend needs a completions endpoint that returns prompt "
+                        f"log-probs (echo=True with logprobs); {self.base_url} (model {self.config.model!r}) "
+                        f"refused it (HTTP {exc.status_code}: {exc.message}). Use the transformers backend to score."
+                    ) from exc
+                raise
 
     def _echo_logprobs(self, prompt: str, candidate: str) -> tuple[list[float], int]:
         """Log-probs of the tokens of ``prompt + candidate`` that overlap the candidate, and tokens read."""

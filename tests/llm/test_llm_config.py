@@ -60,7 +60,9 @@ def test_default_spec_comes_from_env(monkeypatch):
         ("context_length", 8, r"context_length \(8\) must be at least 16 tokens"),
         ("timeout_s", 0, r"timeout_s \(0\) must be positive"),
         ("max_retries", -1, r"max_retries \(-1\) must be 0 or more"),
-        ("retry_backoff_s", -0.5, r"retry_backoff_s \(-0.5\) must be 0 or more"),
+        ("deadline_s", 0, r"deadline_s \(0\) must be positive"),
+        ("deadline_s", -2.5, r"deadline_s \(-2.5\) must be positive"),
+        ("deadline_s", float("nan"), r"deadline_s \(nan\) must be positive"),
     ],
 )
 def test_config_validation(field, value, message):

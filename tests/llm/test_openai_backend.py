@@ -3,12 +3,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import httpx2
-import openai
 import pytest
 
 from mentor.errors import LLMCapabilityError, LLMError, LLMUnavailableError
@@ -18,15 +18,9 @@ from mentor.llm.openai_backend import OpenAILLM
 URL = "http://mock.local/v1"
 
 
-def _client(handler):
-    return openai.OpenAI(
-        base_url=URL, api_key="x", max_retries=0, http_client=httpx2.Client(transport=httpx2.MockTransport(handler))
-    )
-
-
 def _llm(handler, **overrides):
-    config = LLMConfig(f"openai:{URL}#m", cache=False, retry_backoff_s=0.0, **overrides)
-    return OpenAILLM(config, client=_client(handler))
+    config = LLMConfig(f"openai:{URL}#m", cache=False, api_key="x", **overrides)
+    return OpenAILLM(config, http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
 
 
 def _chat_response(texts, prompt_tokens=7, completion_tokens=3):
@@ -157,46 +151,100 @@ def test_client_errors_are_not_retried():
     assert len(calls) == 1
 
 
-def test_server_errors_are_retried_then_reported():
+def test_server_errors_are_retried_by_the_client_then_reported():
     calls = []
 
     def handler(request):
-        calls.append(1)
+        calls.append(request.headers.get("x-stainless-retry-count"))
         if len(calls) < 3:
             return httpx2.Response(503, json={"error": {"message": "busy"}})
         return httpx2.Response(200, json=_chat_response(["ok"]))
 
-    assert _llm(handler, max_retries=2).generate("hi") == ["ok"] and len(calls) == 3
+    assert _llm(handler, max_retries=2).generate("hi") == ["ok"]
+    assert calls == ["0", "1", "2"]  # the openai client's own retries
     calls.clear()
-    with pytest.raises(LLMUnavailableError, match=r"LLM server http://mock.local/v1 failed 2 attempt\(s\)"):
+    with pytest.raises(
+        LLMUnavailableError,
+        match=r"^LLM server http://mock.local/v1 failed 2 attempt\(s\) \(timeout 60.0 s each\): RateLimitError",
+    ):
         _llm(lambda request: (calls.append(1), httpx2.Response(429, json={}))[1], max_retries=1).generate("hi")
     assert len(calls) == 2
 
 
-def test_dead_url_is_unavailable_after_retries_within_the_timeout():
-    llm = make_llm("openai:http://127.0.0.1:9/v1#m", cache=False, timeout_s=1.0, max_retries=2, retry_backoff_s=0.05)
+def test_retry_waits_end_at_the_deadline():
+    calls = []
+
+    def handler(request):
+        calls.append(time.perf_counter())
+        return httpx2.Response(429, headers={"retry-after": "60"}, json={})  # the client would wait 60 s
+
     start = time.perf_counter()
     with pytest.raises(
         LLMUnavailableError,
-        match=r"LLM server http://127.0.0.1:9/v1 failed 3 attempt\(s\) \(timeout 1.0 s each\): APIConnectionError",
+        match=r"^LLM server http://mock.local/v1 did not answer within the deadline of 0.5 s \(deadline_s; 1 attempt",
+    ):
+        _llm(handler, max_retries=3, deadline_s=0.5).generate("hi")
+    assert len(calls) == 1 and time.perf_counter() - start < 2.0
+
+
+def test_dead_url_is_unavailable_after_retries():
+    llm = make_llm("openai:http://127.0.0.1:9/v1#m", cache=False, timeout_s=1.0, max_retries=2)
+    start = time.perf_counter()
+    with pytest.raises(
+        LLMUnavailableError,
+        match=r"^LLM server http://127.0.0.1:9/v1 failed 3 attempt\(s\) \(timeout 1.0 s each\): APIConnectionError",
     ):
         llm.generate("hi")
-    assert time.perf_counter() - start < 3 * 1.0 + 0.05 + 0.1
+    assert time.perf_counter() - start < 0.5 + 1.0 + 1.0  # the client's two waits, 0.5 s and 1 s at most
 
 
-def test_silent_server_times_out():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)  # accepts connections, never answers
-        port = server.getsockname()[1]
-        llm = make_llm(
-            f"openai:http://127.0.0.1:{port}/v1#m", cache=False, timeout_s=0.3, max_retries=1, retry_backoff_s=0.0
-        )
-        start = time.perf_counter()
-        with pytest.raises(LLMUnavailableError, match=r"failed 2 attempt\(s\) \(timeout 0.3 s each\): APITimeoutError"):
-            llm.score("x", [" y"])
-        elapsed = time.perf_counter() - start
-    assert 0.5 < elapsed < 2.0
+@pytest.fixture
+def silent_server():
+    """A server on 127.0.0.1 that accepts connections and never answers; it stops by itself after 30 s."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    stop = threading.Event()
+    held = []
+
+    def serve():
+        end = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)  # read nothing, answer nothing
+        for conn in held:
+            conn.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    stop.set()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("call", ["generate", "score"])
+def test_silent_server_fails_within_the_deadline(silent_server, call):
+    # defaults: timeout_s 60 and max_retries 3, 4 attempts of 60 s each without the deadline
+    llm = make_llm(f"openai:{silent_server}#m", cache=False, deadline_s=2.0)
+    start = time.perf_counter()
+    with pytest.raises(LLMUnavailableError) as info:
+        llm.generate("hi") if call == "generate" else llm.score("x", [" y"])
+    elapsed = time.perf_counter() - start
+    message = str(info.value)
+    assert message.startswith(f"LLM server {silent_server} did not answer within the deadline of 2.0 s (deadline_s; ")
+    assert "\n" not in message
+    assert 1.9 < elapsed < 6.0
+
+
+def test_silent_server_times_out_per_attempt(silent_server):
+    llm = make_llm(f"openai:{silent_server}#m", cache=False, timeout_s=0.3, max_retries=1)
+    start = time.perf_counter()
+    with pytest.raises(LLMUnavailableError, match=r"failed 2 attempt\(s\) \(timeout 0.3 s each\): APITimeoutError"):
+        llm.generate("hi")
+    assert 0.5 < time.perf_counter() - start < 2.0
 
 
 # ----- slow: a real OpenAI-compatible server (`transformers serve`) on the embedded model
