@@ -169,7 +169,9 @@ def train_sb3(
         run.lock()
     agent = SB3Agent(config, run)
     if resume and agent.is_finished() and run.file("eval.json").exists() and run.report_path.exists():
-        console.print(f"{run.path} is already finished ({config.total_timesteps:,} env steps); report: {run.report_path}")
+        console.print(
+            f"{run.path} is already finished ({config.total_timesteps:,} env steps); report: {run.report_path}"
+        )
         return
     agent.train(resume=resume)
     result = agent.evaluate()

@@ -43,6 +43,7 @@ from mentor.envs import TextObservation, describe, family_of, text_to_action
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm import LLM, Message, make_llm
+from mentor.llm.constraints import Choice
 from mentor.llm.parsing import ParseError, parse_choice
 from mentor.runs import RunDir
 
@@ -223,6 +224,9 @@ class ZeroShotConfig:
     """Most tokens of a chain-of-thought answer (CoT) or of each SPRING answer."""
     temperature: float = 0.0
     """Sampling temperature (0 is greedy and hits the response cache)."""
+    constrain_action: bool = True
+    """Decode the action under a choice of the admissible action strings (where the backend can), so that
+    it is always valid; CoT and SPRING reason freely first. ``False`` is BALROG's free-text protocol."""
     questions: tuple[str, ...] = SPRING_QUESTIONS
     """SPRING's questions, asked in order before the action."""
 
@@ -360,8 +364,18 @@ class ZeroShotLLMAgent(ABC):
         except ParseError:
             return None
 
-    def _generate(self, messages: list[Message], max_new_tokens: int) -> str:
-        return self.llm.generate(messages, max_new_tokens=max_new_tokens, temperature=self.config.temperature)[0]
+    def _constrained(self, actions: Sequence[str]) -> bool:
+        return bool(actions) and self.config.constrain_action and self.llm.supports_constraints
+
+    def _generate(self, messages: list[Message], max_new_tokens: int, actions: Sequence[str] = ()) -> str:
+        """One answer; with ``actions`` (and :meth:`_constrained`), exactly one of them."""
+        constraint = None
+        if self._constrained(actions):
+            constraint = Choice(actions)
+            max_new_tokens = max(max_new_tokens, max(len(a) for a in actions) // 2 + 2)  # never cut an action short
+        return self.llm.generate(
+            messages, max_new_tokens=max_new_tokens, temperature=self.config.temperature, constraint=constraint
+        )[0]
 
 
 class NaiveLLMAgent(ZeroShotLLMAgent):
@@ -387,20 +401,30 @@ class NaiveLLMAgent(ZeroShotLLMAgent):
         return "\n\n".join(m["content"] for m in messages) + "\nAction:"
 
     def _answer(self, obs: TextObservation) -> str:
-        return self._generate(self.messages(obs, self.REQUEST), self.config.action_tokens)
+        return self._generate(self.messages(obs, self.REQUEST), self.config.action_tokens, obs.actions)
 
 
 class CoTLLMAgent(ZeroShotLLMAgent):
     """Reasons step by step, then writes ``Action: <action>``; an answer without that line is invalid."""
 
     name = "cot"
+    #: After free reasoning, the constrained answer is asked for on its own.
+    ANSWER_REQUEST = "Now write only the action, one of the possible actions."
     REQUEST = (
         "First think step by step, in at most three short sentences, about what to do. "
         "Then write the action on a last line as 'Action: <one of the possible actions>'."
     )
 
     def _answer(self, obs: TextObservation) -> str:
-        return self._generate(self.messages(obs, self.REQUEST), self.config.reasoning_tokens)
+        messages = self.messages(obs, self.REQUEST)
+        reasoning = self._generate(messages, self.config.reasoning_tokens)
+        if not self._constrained(obs.actions):
+            return reasoning
+        mark = _ACTION_MARK.search(reasoning)
+        thought = reasoning[: mark.start()] if mark else reasoning
+        turns = [{"role": "assistant", "content": thought.strip()}, {"role": "user", "content": self.ANSWER_REQUEST}]
+        action = self._generate([*messages, *turns], self.config.action_tokens, obs.actions)
+        return f"{thought.strip()}\nAction: {action}"
 
     def _parse(self, answer: str, actions: Sequence[str]) -> str | None:
         marked = _after_action_mark(answer)
@@ -427,7 +451,7 @@ class SpringLLMAgent(ZeroShotLLMAgent):
         for request in requests[1:]:
             reply = self._generate(messages, self.config.reasoning_tokens)
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": request}]
-        return self._generate(messages, self.config.action_tokens)
+        return self._generate(messages, self.config.action_tokens, obs.actions)
 
 
 class CallOnReset(gym.Wrapper):

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from mentor.errors import LLMCapabilityError
 from mentor.llm.cache import ResponseCache, cache_key, check_texts, check_token_logprobs
 from mentor.llm.config import BACKENDS, LLMConfig
+from mentor.llm.constraints import Constraint
 from mentor.llm.usage import Usage
 
 __all__ = [
@@ -134,6 +136,11 @@ class LLM(ABC):
 
     backend: ClassVar[str]
 
+    @property
+    def supports_constraints(self) -> bool:
+        """Whether :meth:`generate` takes a ``constraint`` (decodes only what it accepts)."""
+        return False
+
     def __init__(self, config: LLMConfig | None = None):
         self.config = config if config is not None else LLMConfig()
         self.usage = Usage()
@@ -149,6 +156,7 @@ class LLM(ABC):
         temperature: float = 0.0,
         n: int = 1,
         stop: Sequence[str] | None = None,
+        constraint: Constraint | None = None,
     ) -> list[str]:
         """Complete a chat.
 
@@ -158,12 +166,15 @@ class LLM(ABC):
             temperature: 0 decodes greedily (and is cached); above 0 samples.
             n: number of completions; more than 1 needs ``temperature > 0``.
             stop: strings that end a completion; the returned text stops before them.
+            constraint: what every completion must match (:mod:`mentor.llm.constraints`); the backend
+                decodes under it. Check :attr:`supports_constraints` first.
 
         Returns:
             ``n`` completions (without the prompt).
 
         Raises:
             ValueError: an argument is out of range.
+            LLMCapabilityError: a constraint was given to a backend that cannot decode under one.
             LLMError: the backend failed (see its subclasses).
         """
         messages = to_messages(messages)
@@ -178,11 +189,21 @@ class LLM(ABC):
         stop = list(stop) if stop else None
         if stop and not all(isinstance(s, str) and s for s in stop):
             raise ValueError(f"stop must hold non-empty strings; got {stop!r}.")
+        if constraint is not None and not self.supports_constraints:
+            raise LLMCapabilityError(
+                f"{self!r} cannot decode under a {constraint.kind} constraint; check supports_constraints first."
+            )
 
         start = time.perf_counter()
         key = None
         if temperature == 0 and self.cache_enabled:
-            key = self._key("generate", messages=messages, max_new_tokens=max_new_tokens, stop=stop)
+            key = self._key(
+                "generate",
+                messages=messages,
+                max_new_tokens=max_new_tokens,
+                stop=stop,
+                **({"constraint": constraint.key()} if constraint is not None else {}),
+            )
             hit = self._cache.get(key, check=check_texts)
             if hit is not None:
                 self._count(start, cache_hits=1)
@@ -191,7 +212,9 @@ class LLM(ABC):
         if temperature > 0 and self.config.seed is not None:
             seed = self.config.seed + self._num_sampled_calls
             self._num_sampled_calls += 1
-        out = self._generate(messages, max_new_tokens, temperature, n, stop, seed)
+        if constraint is not None:
+            self.usage.constrained_calls += 1
+        out = self._generate(messages, max_new_tokens, temperature, n, stop, seed, constraint)
         texts = [truncate_at_stop(t, stop) for t in out.texts]
         if key is not None:
             self._cache.put(key, texts)
@@ -306,8 +329,9 @@ class LLM(ABC):
         n: int,
         stop: list[str] | None,
         seed: int | None,
+        constraint: Constraint | None = None,
     ) -> Generation:
-        """Produce ``n`` completions of a chat (arguments are already checked)."""
+        """Produce ``n`` completions of a chat (arguments are already checked; a constraint only if supported)."""
 
     @abstractmethod
     def _score(self, prompts: list[str], candidates: list[list[str]]) -> TokenScores:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.errors import ConfigError, UnknownComponentError
+from mentor.llm.constraints import SERVER_DIALECTS
 from mentor.paths import cache_root
 
 __all__ = [
@@ -125,6 +126,10 @@ class LLMConfig:
     fails with ``LLMUnavailableError``. It bounds the ``(max_retries + 1) * timeout_s`` a silent server costs."""
     api_key: str | None = None
     """API key of the server; ``None`` reads ``$OPENAI_API_KEY``, else sends ``EMPTY``."""
+    structured_outputs: str | None = None
+    """How the server takes constraints: ``vllm`` (``structured_outputs``), ``llamacpp`` (``grammar`` /
+    ``json_schema``) or ``sglang`` (``regex`` / ``ebnf`` / ``json_schema``); ``None``: it takes none, and
+    callers fall back to parsing free text."""
 
     # --- sampling
     seed: int | None = 0
@@ -158,6 +163,10 @@ class LLMConfig:
             raise ConfigError(f"max_retries ({self.max_retries}) must be 0 or more.")
         if not self.deadline_s > 0:
             raise ConfigError(f"deadline_s ({self.deadline_s}) must be positive.")
+        if self.structured_outputs is not None and self.structured_outputs not in SERVER_DIALECTS:
+            raise ConfigError(
+                f"structured_outputs ({self.structured_outputs!r}) must be one of {', '.join(SERVER_DIALECTS)} or None."
+            )
 
     @property
     def resolved_cache_path(self) -> Path:

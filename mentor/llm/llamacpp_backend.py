@@ -17,6 +17,7 @@ import numpy as np
 from mentor.errors import ConfigError, MissingDependencyError
 from mentor.llm.base import LLM, Generation, Message, TokenScores
 from mentor.llm.config import LLMConfig
+from mentor.llm.constraints import Constraint
 from mentor.llm.embedded import embedded_gguf_path
 
 __all__ = ["LlamaCppLLM", "is_llamacpp_available"]
@@ -81,6 +82,7 @@ class LlamaCppLLM(LLM):
         n: int,
         stop: list[str] | None,
         seed: int | None,
+        constraint: Constraint | None = None,
     ) -> Generation:
         texts: list[str] = []
         prompt_tokens = completion_tokens = 0

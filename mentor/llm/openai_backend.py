@@ -28,6 +28,7 @@ import openai
 from mentor.errors import LLMCapabilityError, LLMError, LLMUnavailableError
 from mentor.llm.base import LLM, Generation, Message, TokenScores
 from mentor.llm.config import LLMConfig
+from mentor.llm.constraints import Constraint, server_fields
 
 __all__ = ["OpenAILLM"]
 
@@ -153,6 +154,11 @@ class OpenAILLM(LLM):
         finally:
             _CALL.reset(token)
 
+    @property
+    def supports_constraints(self) -> bool:
+        """Whether the server was declared to take constraints (``LLMConfig.structured_outputs``)."""
+        return self.config.structured_outputs is not None
+
     def _generate(
         self,
         messages: list[Message],
@@ -161,6 +167,7 @@ class OpenAILLM(LLM):
         n: int,
         stop: list[str] | None,
         seed: int | None,
+        constraint: Constraint | None = None,
     ) -> Generation:
         texts: list[str] = []
         prompt_tokens = completion_tokens = 0
@@ -177,8 +184,19 @@ class OpenAILLM(LLM):
                 kwargs["stop"] = stop
             if seed is not None:
                 kwargs["seed"] = seed + len(texts)
-            with self._server_request():
-                response = self._client.chat.completions.create(**kwargs)
+            fields = server_fields(constraint, self.config.structured_outputs) if constraint is not None else {}
+            if fields:
+                kwargs["extra_body"] = fields
+            try:
+                with self._server_request():
+                    response = self._client.chat.completions.create(**kwargs)
+            except LLMError as exc:
+                if fields and isinstance(exc.__cause__, openai.BadRequestError):
+                    raise LLMCapabilityError(
+                        f"LLM server {self.base_url} rejected the constraint field(s) {', '.join(fields)} "
+                        f"(structured_outputs={self.config.structured_outputs!r}): {exc.__cause__.message}"
+                    ) from exc
+                raise
             if not response.choices:
                 raise LLMError(f"LLM server {self.base_url} returned no choices for model {self.config.model!r}.")
             texts += [c.message.content or "" for c in sorted(response.choices, key=lambda c: c.index)]

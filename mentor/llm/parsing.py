@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from mentor.errors import LLMError
 from mentor.llm.base import LLM, Message, to_messages
+from mentor.llm.constraints import Choice, Constraint, numbered_list
 
 __all__ = ["ParseError", "ask", "ask_choice", "ask_json", "ask_list", "parse_choice", "parse_json", "parse_list"]
 
@@ -173,6 +174,7 @@ def ask(
     format_hint: str,
     max_new_tokens: int = 256,
     temperature: float = 0.0,
+    constraint: Constraint | None = None,
 ) -> T:
     """Generate, parse; on a :class:`ParseError` re-ask once with the error; then use ``fallback``.
 
@@ -185,19 +187,20 @@ def ask(
         format_hint: how to answer, for the repair message ("a single JSON object, no other text").
         max_new_tokens: most tokens per answer.
         temperature: sampling temperature of both answers.
+        constraint: decode both answers under it (the backend must support constraints).
 
     Returns:
         The parsed value, or ``fallback``.
     """
     messages = to_messages(messages)
-    answer = llm.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature)[0]
+    answer = llm.generate(messages, max_new_tokens=max_new_tokens, temperature=temperature, constraint=constraint)[0]
     try:
         return parse(answer)
     except ParseError as exc:
         llm.usage.parse_repairs += 1
         request = f"Your answer could not be parsed as {what}: {exc} Answer again with ONLY {format_hint}."
     repair = [*messages, {"role": "assistant", "content": answer}, {"role": "user", "content": request}]
-    answer = llm.generate(repair, max_new_tokens=max_new_tokens, temperature=temperature)[0]
+    answer = llm.generate(repair, max_new_tokens=max_new_tokens, temperature=temperature, constraint=constraint)[0]
     try:
         return parse(answer)
     except ParseError as exc:
@@ -206,9 +209,21 @@ def ask(
         return fallback
 
 
-def ask_list(llm: LLM, messages: Sequence[Message] | str, *, fallback: list[str], **kwargs: Any) -> list[str]:
-    """:func:`ask` with :func:`parse_list`."""
+def ask_list(
+    llm: LLM,
+    messages: Sequence[Message] | str,
+    *,
+    fallback: list[str],
+    max_items: int = 8,
+    max_item_chars: int = 60,
+    **kwargs: Any,
+) -> list[str]:
+    """:func:`ask` with :func:`parse_list`; a backend that can decodes a bounded numbered list
+    (at most ``max_items`` items of at most ``max_item_chars`` characters)."""
     hint = "the list, one item per line, numbered 1., 2., 3."
+    if llm.supports_constraints:
+        item = f"/[^\\n]{{1,{max_item_chars}}}/"
+        kwargs["constraint"] = numbered_list(item, f"[^\\n]{{1,{max_item_chars}}}", max_items)
     return ask(llm, messages, parse_list, fallback=fallback, what="a list", format_hint=hint, **kwargs)
 
 
@@ -232,5 +247,7 @@ def ask_choice(
     """:func:`ask` with :func:`parse_choice` over ``choices``."""
     choices = list(choices)
     hint = "one of: " + ", ".join(choices) + " (exactly as written)"
+    if llm.supports_constraints:
+        kwargs["constraint"] = Choice(choices)
     parse = lambda text: parse_choice(text, choices)  # noqa: E731
     return ask(llm, messages, parse, fallback=fallback, what="one of the choices", format_hint=hint, **kwargs)

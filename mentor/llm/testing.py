@@ -17,6 +17,7 @@ import torch
 
 from mentor.llm.base import LLM, Generation, Message, TokenScores
 from mentor.llm.config import LLMConfig
+from mentor.llm.constraints import Constraint
 
 __all__ = [
     "BABYAI_ACTIONS",
@@ -167,6 +168,7 @@ class ScriptedLLM(LLM):
         n: int,
         stop: list[str] | None,
         seed: int | None,
+        constraint: Constraint | None = None,
     ) -> Generation:
         texts = []
         for _ in range(n):

@@ -15,7 +15,9 @@ import torch
 from mentor.errors import ConfigError
 from mentor.llm.base import LLM, Generation, Message, TokenScores
 from mentor.llm.config import LLMConfig
+from mentor.llm.constraints import Constraint
 from mentor.llm.embedded import EMBEDDED_GGUF, EMBEDDED_NAME, embedded_model_dir
+from mentor.llm.grammar_masking import GrammarMasker
 from mentor.llm.scoring import score_batch
 
 __all__ = ["TransformersLLM", "resolve_device"]
@@ -132,6 +134,11 @@ class TransformersLLM(LLM):
             return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return "\n".join(m["content"] for m in messages)
 
+    @property
+    def supports_constraints(self) -> bool:
+        """Constraints mask the logits with llguidance (fast tokenizers only)."""
+        return bool(getattr(self._tokenizer, "is_fast", False))
+
     def _generate(
         self,
         messages: list[Message],
@@ -140,6 +147,7 @@ class TransformersLLM(LLM):
         n: int,
         stop: list[str] | None,
         seed: int | None,
+        constraint: Constraint | None = None,
     ) -> Generation:
         tok = self._tokenizer
         add_special = not tok.chat_template
@@ -155,6 +163,11 @@ class TransformersLLM(LLM):
             kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None)
         if stop:
             kwargs.update(stop_strings=stop, tokenizer=tok)
+        if constraint is not None:
+            from transformers import LogitsProcessorList
+
+            masker = GrammarMasker(constraint, tok, self._model.config.vocab_size, enc["input_ids"].shape[1], n)
+            kwargs["logits_processor"] = LogitsProcessorList([masker])
         devices = [self._device.index or 0] if self._device.type == "cuda" else []
         with torch.inference_mode(), torch.random.fork_rng(devices=devices):
             if seed is not None:

@@ -33,6 +33,8 @@ class Usage:
     """Structured answers that failed to parse and were asked again."""
     parse_fallbacks: int = 0
     """Structured answers that still failed after the repair, so the caller's fallback was used."""
+    constrained_calls: int = 0
+    """``generate`` calls decoded under a constraint (choice, regex, grammar or JSON schema)."""
 
     @property
     def total_tokens(self) -> int:

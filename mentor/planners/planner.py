@@ -2,9 +2,10 @@
 
 Two modes:
 
-- ``llm``: the LLM writes a numbered plan of skills. The answer is parsed with
-  :mod:`mentor.llm.parsing` (one repair attempt); items naming no known skill are dropped and
-  counted. The plan runs step by step and is made again when a skill fails or times out, when the
+- ``llm``: the LLM writes a numbered plan of skills. A backend that decodes under a constraint
+  writes it under :func:`plan_constraint`, built at each decision from the skills offered then, so
+  every item is one offered skill; otherwise the answer is parsed with :mod:`mentor.llm.parsing`
+  (one repair attempt), and items naming no known skill are dropped and counted. The plan runs step by step and is made again when a skill fails or times out, when the
   next planned skill cannot start, or when it runs out. Planned steps the skill model deems
   hopeless (affordance below ``veto_below``) are skipped, and a skill that failed ``max_failures``
   times in the episode is no longer offered. An unparseable plan, or one more plan than
@@ -32,6 +33,7 @@ from mentor.envs.crafter import CRAFTER_ITEMS, CRAFTER_SEMANTIC_NAMES
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
 from mentor.llm.base import LLM, NORMALIZATIONS
+from mentor.llm.constraints import Grammar, lark_literal, numbered_list
 from mentor.llm.parsing import ParseError, ask, parse_list
 from mentor.planners.skills import PlanExample, Skill
 
@@ -44,6 +46,7 @@ __all__ = [
     "saycan_scores",
     "match_skill",
     "parse_plan",
+    "plan_constraint",
     "KEY_WORDS",
     "AffordanceFn",
 ]
@@ -417,6 +420,13 @@ class Planner:
             return matched
 
         hint = "a numbered list of skills, each copied exactly from the skill list"
+        max_new_tokens = self.config.max_new_tokens
+        constraint = None
+        if self.llm.supports_constraints:
+            constraint = plan_constraint(names, self.config.max_plan_length)
+            # Room for the longest plan the grammar allows (about 3 characters a token), so none is cut mid-item.
+            longest = sorted((len(n) + 4 for n in names), reverse=True)[: self.config.max_plan_length]
+            max_new_tokens = max(max_new_tokens, sum(longest) // 3 + self.config.max_plan_length)
         matched = ask(
             self.llm,
             self._plan_messages(text, names),
@@ -424,7 +434,8 @@ class Planner:
             fallback=None,
             what="a numbered list of skills",
             format_hint=hint,
-            max_new_tokens=self.config.max_new_tokens,
+            max_new_tokens=max_new_tokens,
+            constraint=constraint,
         )
         self.stats.unknown_skills += len(unknown)
         if matched is None:
@@ -481,6 +492,16 @@ class Planner:
         steps = "".join(f"{i}. {name}\n" for i, name in enumerate(done, start=1))
         parts.append(f"{current}\nPlan:\n{steps}{len(done) + 1}.")
         return "\n\n".join(parts)
+
+
+def plan_constraint(names: Sequence[str], max_items: int) -> Grammar:
+    """The grammar of a plan over the offered skills: ``1. <skill>`` to ``<max_items>. <skill>``, one per line.
+
+    Each item is exactly one of ``names``, so an unknown skill cannot be written; the list is bounded.
+    The same grammar is given in Lark (llguidance, vLLM) and GBNF (llama.cpp, SGLang).
+    """
+    alternatives = " | ".join(lark_literal(n) for n in dict.fromkeys(names))
+    return numbered_list(alternatives, alternatives, max_items)
 
 
 def _state(mission: str, observation: str, skills: Sequence[str] | None = None) -> str:

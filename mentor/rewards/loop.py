@@ -40,7 +40,9 @@ import numpy as np
 from mentor.errors import ConfigError, RewardCodeError
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import LLM, Message, Usage, make_llm
+from mentor.llm.constraints import Grammar
 from mentor.rewards.feedback import FeedbackSource
+from mentor.rewards.grammar import reward_grammar
 from mentor.rewards.prompts import (
     extract_code,
     failure_feedback,
@@ -88,6 +90,9 @@ class RewardLoopConfig:
         samples: candidates per iteration (K); ``None``: 4 for Eureka, 1 for Text2Reward.
         temperature: sampling temperature; ``None``: 0.7 for Eureka, 0 (greedy) for Text2Reward.
         max_new_tokens: most tokens per LLM answer.
+        grammar: where the backend can, decode every candidate under the reward grammar of the task's
+            state abstraction (:func:`mentor.rewards.grammar.reward_grammar`), so that it parses, reads
+            only real fields and assigns before it reads; the gate and sandbox still check it.
         steps: env-step budget of each candidate's training.
         final_steps: budget of the final re-training and of the baselines; ``None``: ``steps``.
         final_seeds: seeds of the final re-training and of each baseline.
@@ -114,6 +119,7 @@ class RewardLoopConfig:
     samples: int | None = None
     temperature: float | None = None
     max_new_tokens: int = 512
+    grammar: bool = True
     steps: int = 20_000
     final_steps: int | None = None
     final_seeds: int = 3
@@ -305,6 +311,7 @@ class RewardLoop:
         self.executor = make_executor(self.config.executor)
         self.hyperparams = {**task.hyperparams, **self.config.hyperparams}
         self._usage_before = Usage()
+        self._grammar: Grammar | None = None
 
     @classmethod
     def resume(
@@ -450,6 +457,8 @@ class RewardLoop:
 
         env = make_env(self.task.env_id, **self.task.env_kwargs)
         description = describe_state(env)
+        if self.config.grammar and self.llm.supports_constraints:
+            self._grammar = reward_grammar(env)
         env.close()
         atomic_write_text(self.run.path / "state_description.py", description + "\n")
         return initial_messages(self.task, description, self.config.mode)
@@ -485,7 +494,11 @@ class RewardLoop:
         else:
             cfg = self.config
             responses = self.llm.generate(
-                messages, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, n=cfg.samples
+                messages,
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.temperature,
+                n=cfg.samples,
+                constraint=self._grammar,
             )
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps({"messages": messages, "responses": responses}, indent=2) + "\n")

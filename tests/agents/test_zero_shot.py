@@ -104,6 +104,26 @@ def test_score_method_always_picks_an_admissible_action():
     assert agent.num_invalid == 0
 
 
+@pytest.mark.parametrize("agent_class", [NaiveLLMAgent, CoTLLMAgent, SpringLLMAgent])
+def test_constrained_answers_are_always_admissible_actions(agent_class):
+    env = make("mentor/Crafter-Symbolic-v0")
+    env.reset(seed=0)
+    llm = make_llm("transformers:tiny", cache=False)
+    config = ZeroShotConfig(reasoning_tokens=8, questions=("What do you see?",))
+    agent = agent_class(llm, config, family="crafter")
+    for _ in range(3):
+        env.step(agent(None, env))
+    assert agent.num_steps == 3 and agent.num_invalid == 0
+    assert llm.usage.constrained_calls == 3
+
+
+def test_free_text_protocol_stays_available():
+    llm = make_llm("transformers:tiny", cache=False)
+    agent = NaiveLLMAgent(llm, ZeroShotConfig(constrain_action=False), family="minigrid")
+    agent.act(OBS)
+    assert llm.usage.constrained_calls == 0
+
+
 def test_crafter_context_document_comes_from_data_yaml():
     document = crafter_context_document()
     assert "- stone gives 1 stone (needs a wood pickaxe)." in document

@@ -299,6 +299,26 @@ def test_llm_mode_with_the_tiny_model_never_crashes():
     assert llm.usage.calls >= 1
 
 
+def test_constrained_plans_of_the_tiny_model_name_only_offered_skills():
+    llm = make_llm("transformers:tiny", cache=False, seed=None)
+    planner = Planner(llm, PlannerConfig(max_plan_length=3))
+    for seed in range(6):
+        llm.config.seed = seed
+        offered = SKILLS[seed % 2 :]  # the grammar follows what is offered at each decision
+        plan = planner.plan(TEXT, offered)
+        assert 1 <= len(plan) <= 3 and all(skill in offered for skill in plan)
+    assert planner.stats.unknown_skills == 0 and planner.stats.plan_fallbacks == 0
+    assert llm.usage.constrained_calls == 6 and llm.usage.parse_repairs == 0
+
+
+def test_plan_constraint_numbers_offered_skills_up_to_the_bound():
+    from mentor.planners.planner import plan_constraint
+
+    grammar = plan_constraint(["explore", "open the red door"], 2)
+    assert grammar.lark() == 'start: "1. " item ("\\n2. " item )?\nitem: "explore" | "open the red door"'
+    assert grammar.gbnf == 'root ::= "1. " item ("\\n2. " item )?\nitem ::= "explore" | "open the red door"'
+
+
 # ---- config
 
 

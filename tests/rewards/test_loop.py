@@ -368,3 +368,16 @@ def test_the_embedded_model_runs_end_to_end():
     assert result.llm_usage["calls"] == 1 and result.llm_usage["completion_tokens"] > 0
     for c in result.candidates:
         assert c["stage"] == "trained" or c["reason"]
+
+
+def test_a_model_that_decodes_under_the_reward_grammar_writes_only_valid_code(fake_trainer):
+    from mentor.llm import LLMConfig, make_llm
+
+    llm = make_llm(LLMConfig("transformers:tiny", cache=False))
+    loop = make_loop(llm, task="hopper_hop", samples=4, iterations=1, baselines=False, max_new_tokens=200)
+    result = loop.search()
+    assert result.valid_code_rate == 1.0 and llm.usage.constrained_calls == 1
+    verdicts = [json.loads(p.read_text()) for p in sorted(loop.run.path.glob("iter-00/cand-*/verdict.json"))]
+    assert len(verdicts) == 4 and all(
+        v["code"].startswith("def compute_reward(state, action, next_state):\n    c0 = ") for v in verdicts
+    )
