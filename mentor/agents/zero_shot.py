@@ -372,7 +372,7 @@ class ZeroShotLLMAgent(ABC):
         constraint = None
         if self._constrained(actions):
             constraint = Choice(actions)
-            max_new_tokens = max(max_new_tokens, max(len(a) for a in actions) // 2 + 2)  # never cut an action short
+            max_new_tokens = max(max_new_tokens, max(len(a) for a in actions) + 1)  # never cut an action short
         return self.llm.generate(
             messages, max_new_tokens=max_new_tokens, temperature=self.config.temperature, constraint=constraint
         )[0]

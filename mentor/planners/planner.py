@@ -424,9 +424,10 @@ class Planner:
         constraint = None
         if self.llm.supports_constraints:
             constraint = plan_constraint(names, self.config.max_plan_length)
-            # Room for the longest plan the grammar allows (about 3 characters a token), so none is cut mid-item.
-            longest = sorted((len(n) + 4 for n in names), reverse=True)[: self.config.max_plan_length]
-            max_new_tokens = max(max_new_tokens, sum(longest) // 3 + self.config.max_plan_length)
+            # Room for the longest plan the grammar allows (a token holds at least one character), so that
+            # none is cut mid-item; the grammar ends the answer after its last item anyway.
+            longest = self.config.max_plan_length * (max(len(n) for n in names) + 5)
+            max_new_tokens = max(max_new_tokens, longest + 1)
         matched = ask(
             self.llm,
             self._plan_messages(text, names),
