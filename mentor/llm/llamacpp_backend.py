@@ -9,6 +9,7 @@ token's logits (so ``logits_all`` and its ``n_ctx x vocab`` buffer are not neede
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from mentor.errors import ConfigError, MissingDependencyError
 from mentor.llm.base import LLM, Generation, Message, TokenScores
 from mentor.llm.config import LLMConfig
-from mentor.llm.constraints import Constraint
+from mentor.llm.constraints import Constraint, server_fields
 from mentor.llm.embedded import embedded_gguf_path
 
 __all__ = ["LlamaCppLLM", "is_llamacpp_available"]
@@ -74,6 +75,20 @@ class LlamaCppLLM(LLM):
     def _info(self) -> dict[str, Any]:
         return {"device": "cpu", "dtype": "gguf", "gguf_path": str(self._path)}
 
+    @property
+    def supports_constraints(self) -> bool:
+        """llama.cpp's own GBNF grammars (a constraint without a GBNF form raises ``LLMCapabilityError``)."""
+        return True
+
+    @staticmethod
+    def _grammar(constraint: Constraint) -> Any:
+        import llama_cpp
+
+        fields = server_fields(constraint, "llamacpp")
+        if "json_schema" in fields:
+            return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(fields["json_schema"]), verbose=False)
+        return llama_cpp.LlamaGrammar.from_string(fields["grammar"], verbose=False)
+
     def _generate(
         self,
         messages: list[Message],
@@ -86,8 +101,10 @@ class LlamaCppLLM(LLM):
     ) -> Generation:
         texts: list[str] = []
         prompt_tokens = completion_tokens = 0
+        grammar = self._grammar(constraint) if constraint is not None else None
         for k in range(n):
             out = self._llama.create_chat_completion(
+                grammar=grammar,
                 messages=messages,
                 max_tokens=max_new_tokens,
                 temperature=temperature,

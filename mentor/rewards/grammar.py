@@ -162,18 +162,29 @@ def reward_grammar(env: gym.Env, config: RewardGrammarConfig | None = None) -> G
         ]
         bodies.append(f"body{k}")
     statements = [f's{i}: "    c{i} = " {top} "\\n"' for i in range(config.max_components)]
-    lark = "\n".join(
-        [
-            f'start: "{header}" ({_alternatives(bodies)})',
-            *rules,
-            *statements,
-            *_expression_rules(config.depth, config.max_terms),
-            f"reading: {_alternatives(state_readings(env))}",
-            f"divisor: {_alternatives(['POSITIVE', *_positive_readings(env)])}",
-            'CMP: " > " | " < " | " >= " | " <= " | " == " | " != "',
-            "NUMBER: /(0|[1-9][0-9]{0,2})(\\.[0-9]{1,3})?/",
-            "POSITIVE: /[1-9][0-9]{0,2}(\\.[0-9]{1,3})?/",
-            "KEY: /[a-z][a-z_]{0,19}/",
-        ]
-    )
-    return Grammar(lark)
+    shared = [
+        f'start: "{header}" ({_alternatives(bodies)})',
+        *rules,
+        *statements,
+        *_expression_rules(config.depth, config.max_terms),
+        f"reading: {_alternatives(state_readings(env))}",
+        f"divisor: {_alternatives(['POSITIVE', *_positive_readings(env)])}",
+        'CMP: " > " | " < " | " >= " | " <= " | " == " | " != "',
+    ]
+    lark = [
+        "NUMBER: /(0|[1-9][0-9]{0,2})(\\.[0-9]{1,3})?/",
+        "POSITIVE: /[1-9][0-9]{0,2}(\\.[0-9]{1,3})?/",
+        "KEY: /[a-z][a-z_]{0,19}/",
+    ]
+    gbnf = [
+        'NUMBER: ("0" | [1-9] [0-9]{0,2}) ("." [0-9]{1,3})?',
+        'POSITIVE: [1-9] [0-9]{0,2} ("." [0-9]{1,3})?',
+        "KEY: [a-z] [a-z_]{0,19}",
+    ]
+    return Grammar("\n".join(shared + lark), gbnf="\n".join(_gbnf_rule(line) for line in shared + gbnf))
+
+
+def _gbnf_rule(line: str) -> str:
+    """A rule of this module's Lark in GBNF: the same expressions, ``name ::=`` and ``root`` for ``start``."""
+    name, _, body = line.partition(": ")
+    return f"{'root' if name == 'start' else name} ::= {body}"

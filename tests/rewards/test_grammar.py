@@ -85,3 +85,19 @@ def test_every_sample_of_a_tiny_model_parses_passes_the_gate_and_runs(task):
         llm.config.seed = seed
         (code,) = llm.generate("Write the reward.", max_new_tokens=200, temperature=1.0, constraint=grammar)
         assert screen_reward_code(code + "\n", transitions) == ("valid", None), code
+
+
+def test_the_gbnf_form_for_llamacpp_servers_accepts_the_same_code(tokenizer):
+    from mentor.llm.constraints import Grammar
+
+    grammar = _grammar("hopper_hop")
+    as_gbnf = Grammar(_lark_of_gbnf(grammar.gbnf))
+    assert accepts(as_gbnf, FORWARD, tokenizer)
+    assert not accepts(as_gbnf, FORWARD.replace("next_state.dt", "state.x_velocity"), tokenizer)
+
+
+def _lark_of_gbnf(gbnf: str) -> str:
+    """llguidance's own GBNF reader, so that the GBNF is checked by a parser other than ours."""
+    from llguidance.gbnf_to_lark import any_to_lark
+
+    return any_to_lark(gbnf)
