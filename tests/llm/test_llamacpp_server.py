@@ -6,11 +6,7 @@ it skips, so ``make test`` stays within CI's time."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -28,37 +24,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def llamacpp_server():
+def llamacpp_server(serve_locally):
     from mentor.llm.embedded import embedded_gguf_path
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    local_server, free_port = serve_locally
+    port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_gguf_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not answer within 120 s")
-            time.sleep(1)
+    with local_server(command, f"http://127.0.0.1:{port}/v1/models", "llama_cpp.server", timeout_s=120):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_generate_score_and_grammars_against_a_llamacpp_server(llamacpp_server, embedded_llm):

@@ -1,11 +1,9 @@
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx2
@@ -250,49 +248,19 @@ def test_silent_server_times_out_per_attempt(silent_server):
 # ----- slow: a real OpenAI-compatible server (`transformers serve`) on the embedded model
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served_embedded():
+def served_embedded(serve_locally):
     """`transformers serve` on the cached embedded model folder, on a free local port; stopped afterwards."""
     from mentor.llm.embedded import embedded_model_dir
 
+    local_server, free_port = serve_locally
     folder = embedded_model_dir()
-    port = _free_port()
+    port = free_port()
     cli = Path(sys.executable).with_name("transformers")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [str(cli), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with code {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("transformers serve did not answer /health within 180 s")
-            time.sleep(1)
+    command = [str(cli), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    with local_server(command, f"http://127.0.0.1:{port}/health", "transformers serve", env=env):
         yield f"http://127.0.0.1:{port}/v1", str(folder)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.slow
