@@ -40,13 +40,13 @@ from mentor.envs import make
 from mentor.llm import make_llm
 from mentor.llm.constraints import Regex
 from mentor.planners.planner import Planner
-from mentor.planners.skills import make_skill_library
 from mentor.rewards.grammar import reward_grammar
 from mentor.rewards.prompts import extract_code, initial_messages
 from mentor.rewards.rollouts import record_random_steps
 from mentor.rewards.sandbox import screen_reward_code
 from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import load_reward_tasks
+from mentor.skills.library import make_skill_library
 
 RESULTS = Path(__file__).parent / "results" / "constrained_decoding.json"
 #: BALROG's BabyAI tasks (the babyai-text suite) and Crafter.

@@ -29,8 +29,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import mentor.envs
-from mentor.agents.hyperparams import algo_kwargs, load_hyperparams
 from mentor.envs.crafter import CrafterEnv
+from mentor.sb3.hyperparams import algo_kwargs, load_hyperparams
 
 RESULTS = Path(__file__).parent / "results" / "env_throughput.json"
 

@@ -62,8 +62,8 @@ def rollout_rate(kind: str | None, n_envs: int, workers: int, vector_steps: int)
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from mentor.agents.hyperparams import make_env_wrapper
     from mentor.envs import make as make_env
+    from mentor.sb3.hyperparams import make_env_wrapper
 
     venv = make_vec_env(
         functools.partial(make_env, "mentor/MiniGrid-DoorKey-5x5-v0"),

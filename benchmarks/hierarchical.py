@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from mentor.agents.hierarchical import HierarchicalAgent, HierarchicalConfig
-from mentor.agents.sb3 import SB3Agent, SB3Config
-from mentor.benchmarks.protocols import crafter_score_from_outcomes, summarize_outcomes
+from mentor.evaluation.protocols import crafter_score_from_outcomes, summarize_outcomes
 from mentor.llm import make_llm
 from mentor.planners.planner import PlannerConfig
-from mentor.planners.zoo import SkillZooConfig, train_skill_zoo
 from mentor.runs import RunDir
+from mentor.sb3.agent import SB3Agent, SB3Config
+from mentor.skills.zoo import SkillZooConfig, train_skill_zoo
 
 MINIGRID = [
     "mentor/MiniGrid-KeyCorridorS3R3-v0",

@@ -39,7 +39,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET  # noqa: E402
+from mentor.evaluation.episodes import EVAL_SEED_OFFSET  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402
 from mentor.paths import configs_root  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402

@@ -34,12 +34,12 @@ import torch  # noqa: E402
 
 from mentor.agents.hierarchical import resolve_zoo  # noqa: E402
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
-from mentor.agents.options import OptionsConfig, OptionsEnv  # noqa: E402
 from mentor.envs import make as make_env  # noqa: E402
 from mentor.errors import ConfigError  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402
-from mentor.planners.zoo import SkillZoo, SkillZooConfig, train_skill_zoo  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402
+from mentor.skills.options import OptionsConfig, OptionsEnv  # noqa: E402
+from mentor.skills.zoo import SkillZoo, SkillZooConfig, train_skill_zoo  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 

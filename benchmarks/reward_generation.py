@@ -235,7 +235,7 @@ def speed_jobs(task_name: str, steps: int, folder: Path, algo: str = "task") -> 
 
 def train_env_reward(job: RewardTrainJob) -> float:
     """Control job: the same training on the env's own reward, no sandbox; returns its wall-clock seconds."""
-    from mentor.agents.sb3 import SB3Agent, SB3Config
+    from mentor.sb3.agent import SB3Agent, SB3Config
 
     start = time.perf_counter()
     config = SB3Config(

@@ -34,17 +34,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mentor.agents.ellm import ELLMBenchAgent
-from mentor.agents.zero_shot import (
-    CoTLLMBenchAgent,
-    NaiveLLMBenchAgent,
-    SpringLLMBenchAgent,
-    make_env_with_horizon,
-)
+from mentor.agents.zero_shot import make_env_with_horizon
 from mentor.benchmarks.agents import CellJob, SB3BenchAgent, random_action, read_cell_files
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_eval_episodes
-from mentor.benchmarks.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
+from mentor.benchmarks.llm_agents import CoTLLMBenchAgent, ELLMBenchAgent, NaiveLLMBenchAgent, SpringLLMBenchAgent
 from mentor.envs import family_of
+from mentor.evaluation.episodes import EVAL_SEED_OFFSET, run_eval_episodes
+from mentor.evaluation.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
 from mentor.runs import RunDir
 
 RESULTS = Path(__file__).parent / "results" / "zero_shot.json"

@@ -13,3 +13,5 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 @pytest.fixture(autouse=True)
 def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("MENTOR_RUNS", str(tmp_path / "runs"))
+    # `mentor --no-llm-cache` sets MENTOR_LLM_CACHE in the process; undo it after each test.
+    monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)

@@ -229,8 +229,8 @@ def test_make_vec_env_errors():
 def test_ppo_with_ray_rollout_workers_trains_like_in_process(ray_executor, tmp_path):
     import torch
 
-    from mentor.agents.sb3 import SB3Agent, SB3Config
     from mentor.runs import RunDir
+    from mentor.sb3.agent import SB3Agent, SB3Config
 
     def train(name: str, rollout_executor: ExecutorConfig | None) -> SB3Agent:
         config = SB3Config(

@@ -1,12 +1,12 @@
 """ELLM agents: SB3 PPO on Crafter, rewarded for achieving goals an LLM suggests (:mod:`mentor.rewards.ellm`).
 
-:class:`ELLMAgent` is an :class:`~mentor.agents.sb3.SB3Agent` whose training envs carry the
+:class:`ELLMAgent` is an :class:`~mentor.sb3.agent.SB3Agent` whose training envs carry the
 :class:`~mentor.rewards.ellm.ELLMReward` wrapper; all of them share one LLM, one goal suggester
 (so an answer serves every env) and one embedder. Evaluation envs are the plain env: the outcome
 (achievements, Crafter score) is the env's own.
 
 Example:
-    >>> from mentor.agents.sb3 import SB3Config
+    >>> from mentor.sb3.agent import SB3Config
     >>> agent = ELLMAgent(SB3Config("mentor/Crafter-Symbolic-v0", total_timesteps=20_000))  # doctest: +SKIP
     >>> agent.train()  # doctest: +SKIP
 """
@@ -20,17 +20,16 @@ from typing import Any
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from mentor.agents.hyperparams import make_env_wrapper
-from mentor.agents.sb3 import SB3Agent, SB3Config
-from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options, sb3_cell_config
 from mentor.envs import family_of
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError
 from mentor.llm import LLM
 from mentor.rewards.ellm import ELLMConfig, ELLMReward, ELLMStats, Embedder, GoalSuggester, SentenceEmbedder
 from mentor.runs import RunDir
+from mentor.sb3.agent import SB3Agent, SB3Config
+from mentor.sb3.hyperparams import make_env_wrapper
 
-__all__ = ["ELLMAgent", "ELLMBenchAgent"]
+__all__ = ["ELLMAgent"]
 
 
 class ELLMAgent(SB3Agent):
@@ -99,27 +98,3 @@ class ELLMAgent(SB3Agent):
             **self.stats.to_dict(),
             "config": asdict(self.ellm_config),
         }
-
-
-class ELLMBenchAgent(BenchAgent):
-    """ELLM-PPO in a benchmark cell: trains for the budget on the ELLM reward, then evaluates (registered as ``ellm``).
-
-    ``job.options``: ``ellm`` (a dict of :class:`ELLMConfig` fields) and any :class:`SB3Config` field.
-    Writes ``llm_usage.json`` and ``ellm.json`` (:meth:`ELLMAgent.summary`) into the cell folder.
-    """
-
-    def _configs(self, job: CellJob) -> tuple[SB3Config, ELLMConfig]:
-        options = dict(job.options)
-        ellm = config_from_options(ELLMConfig, job.agent, options.pop("ellm", {}))
-        return sb3_cell_config(SB3Config, job, "ppo", options), ellm
-
-    def check(self, job: CellJob) -> None:
-        self._configs(job)
-
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
-        config, ellm = self._configs(job)
-        agent = ELLMAgent(config, ellm, llm=job.llm, run=run)
-        model = agent.train(resume=True)
-        agent.llm.usage.save(run.path)
-        run.write_json("ellm.json", agent.summary())
-        return agent.evaluate()["outcomes"], model.num_timesteps

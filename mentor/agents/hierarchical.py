@@ -6,7 +6,7 @@ The high level is one of:
 - ``saycan``: SayCan scoring at every decision (LLM usefulness x skill affordance);
 - ``sb3``: a PPO policy over the options env (the ablation without language).
 
-The low level is the family's skill zoo (:mod:`mentor.planners.zoo`), loaded from ``runs/`` or
+The low level is the family's skill zoo (:mod:`mentor.skills.zoo`), loaded from ``runs/`` or
 trained on the spot. Every env step counts: skill training, the runs that measure the skills,
 high-level training and nothing else (planning with the LLM takes no env step).
 
@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -33,29 +32,25 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from mentor.agents.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
-from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET
-from mentor.benchmarks.protocols import crafter_score_from_outcomes, summarize_outcomes
 from mentor.envs import family_of
 from mentor.envs import make as make_env
 from mentor.envs import spec as env_spec
 from mentor.errors import ConfigError
+from mentor.evaluation.episodes import EVAL_SEED_OFFSET
+from mentor.evaluation.protocols import crafter_score_from_outcomes, summarize_outcomes
 from mentor.llm.base import LLM, make_llm
 from mentor.llm.usage import Usage
 from mentor.planners.planner import Planner, PlannerConfig
-from mentor.planners.skills import library_class
-from mentor.planners.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
 from mentor.runs import RunDir, atomic_write_text, runs_root
+from mentor.skills.library import library_class
+from mentor.skills.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
+from mentor.skills.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
 
 __all__ = [
     "HIGH_LEVELS",
     "AFFORDANCES",
     "HierarchicalConfig",
     "HierarchicalAgent",
-    "HierarchicalBenchAgent",
-    "HierarchicalSayCanBenchAgent",
-    "HierarchicalSB3BenchAgent",
     "find_zoo",
     "resolve_zoo",
     "write_hierarchical_report",
@@ -104,7 +99,7 @@ class HierarchicalConfig:
         deterministic_skills: run skills greedily (``False`` samples, which gets stuck less).
         termination_critic: what ends and judges skills without a predicate (TextWorld commands):
             ``detector`` (success detector at the step limit) or ``judge`` (trajectory judge after
-            every step); see :class:`~mentor.agents.options.OptionsConfig`.
+            every step); see :class:`~mentor.skills.options.OptionsConfig`.
         judge_threshold: completion probability at which the trajectory judge ends a skill.
         planner_config: the LLM planner's settings (``mode`` is set from ``planner``).
         llm: LLM spec (``None``: ``$MENTOR_LLM`` or the embedded model).
@@ -410,92 +405,6 @@ class HierarchicalAgent:
         if family_of(self.config.env_id) == "crafter":
             result["crafter_score"], result["achievement_rates"] = crafter_score_from_outcomes(outcomes)
         return result
-
-
-class HierarchicalBenchAgent(BenchAgent):
-    """``mentor bench --agent hierarchical``: skills trained inside the cell's budget, then evaluated.
-
-    Options (``agent_options["hierarchical"]``): ``planner`` (``llm``, ``saycan``, ``sb3``; default
-    ``llm``; fixed for ``hierarchical-saycan`` and ``hierarchical-sb3``), ``high_level_fraction``
-    (share of the budget for the ``sb3`` high level, default 0.3), ``skill_eval_fraction`` (share
-    kept for the runs that measure the skills, default 0.05), and any :class:`HierarchicalConfig`
-    field (``zoo``, ``skill_env_ids``, ``affordance``, ``max_options``, ``termination_critic``,
-    ``planner_config``...). The whole budget goes, in turn, to skill training, to measuring the skills
-    (what training left of its share) and to the ``sb3`` high level (what the skills left); the cell's
-    ``env_steps`` are all of them. A given ``zoo`` counts its own steps. Skill training writes the env's
-    episodes into the cell's ``metrics.jsonl``.
-    """
-
-    planner: str | None = None
-    """The high level this agent always runs; ``None``: the ``planner`` option (default ``llm``)."""
-
-    def check(self, job: CellJob) -> None:
-        self._config(job)
-
-    def _config(self, job: CellJob) -> HierarchicalConfig:
-        options = dict(job.options)
-        fraction = float(options.pop("high_level_fraction", 0.3))
-        if not 0.0 < fraction < 1.0:
-            raise ConfigError(f"high_level_fraction ({fraction}) must lie in (0, 1).")
-        eval_fraction = float(options.pop("skill_eval_fraction", 0.05))
-        if not 0.0 <= eval_fraction < 1.0:
-            raise ConfigError(f"skill_eval_fraction ({eval_fraction}) must lie in [0, 1).")
-        planner = options.pop("planner", self.planner or "llm")
-        if self.planner is not None and planner != self.planner:
-            raise ConfigError(
-                f"agent {job.agent!r} always runs the {self.planner!r} high level, so its planner option "
-                f"({planner!r}) contradicts it; drop the option or run agent 'hierarchical-{planner}'."
-            )
-        high_budget = int(job.budget * fraction) if planner == "sb3" else 0
-        eval_budget = int(job.budget * eval_fraction)
-        skill_budget = job.budget - high_budget - eval_budget
-        if skill_budget < 1:
-            raise ConfigError(
-                f"budget ({job.budget}) leaves no env step for skill training after the high level "
-                f"({high_budget}) and skill evaluation ({eval_budget})."
-            )
-        return config_from_options(
-            HierarchicalConfig,
-            job.agent,
-            options,
-            env_id=job.env_id,
-            planner=planner,
-            seed=job.seed,
-            n_eval_episodes=job.eval_episodes,
-            skill_timesteps=skill_budget,
-            skill_eval_steps=eval_budget,
-            high_level_timesteps=max(1, high_budget),
-            reuse_zoo=False,
-            llm=job.llm,
-        )
-
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
-        config = self._config(job)
-        agent = HierarchicalAgent(config, run)
-        run.truncate_metrics(0)
-        agent.prepare_skills()
-        if config.planner == "sb3":  # the high level gets what the skills left of the budget
-            agent.config = dataclasses.replace(config, high_level_timesteps=max(1, job.budget - agent.env_steps))
-        agent.train()
-        for record in RunDir(run.path / "skills").iter_metrics("episode"):
-            run.append_metrics(record)
-        result = agent.evaluate()
-        run.write_json("hierarchical.json", {k: v for k, v in result.items() if k != "outcomes"})
-        if config.planner != "sb3":
-            agent.llm_usage.save(run.path)
-        return result["outcomes"], agent.env_steps
-
-
-class HierarchicalSayCanBenchAgent(HierarchicalBenchAgent):
-    """``mentor bench --agent hierarchical-saycan``: :class:`HierarchicalBenchAgent` with SayCan as the high level."""
-
-    planner = "saycan"
-
-
-class HierarchicalSB3BenchAgent(HierarchicalBenchAgent):
-    """``mentor bench --agent hierarchical-sb3``: :class:`HierarchicalBenchAgent` with PPO over options as the high level."""
-
-    planner = "sb3"
 
 
 def run_hierarchical_demo(

@@ -56,18 +56,17 @@ from mentor.agents.llm_policy import (
     collate_trees,
     pad_states,
 )
-from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, Policy
-from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.envs import describe, text_to_action
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
+from mentor.evaluation.episodes import EVAL_SEED_OFFSET, Policy
+from mentor.evaluation.protocols import summarize_outcomes
 from mentor.llm import NORMALIZATIONS, make_llm, parse_spec
 from mentor.llm.config import DTYPES
 from mentor.llm.usage import Usage
 from mentor.runs import RunDir
 
-__all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "LLMFinetuner", "LLMPPOBenchAgent"]
+__all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "LLMFinetuner"]
 
 #: ``gae``: PPO with the value head; ``grpo`` / ``rloo``: critic-free, over groups of episodes.
 ADVANTAGES: tuple[str, ...] = ("gae", "grpo", "rloo")
@@ -852,7 +851,7 @@ class LLMFinetuner:
             seed_offset: first episode seed (by default the held-out evaluation seeds).
 
         Returns:
-            :func:`~mentor.benchmarks.protocols.summarize_outcomes` of the episodes, with ``outcomes``
+            :func:`~mentor.evaluation.protocols.summarize_outcomes` of the episodes, with ``outcomes``
             in episode order, ``seconds`` and ``env_steps``.
         """
         cfg = self.config
@@ -894,7 +893,7 @@ class LLMFinetuner:
         }
 
     def as_policy(self, deterministic: bool = True) -> Policy:
-        """A ``policy(obs, env) -> action`` for :func:`mentor.benchmarks.evaluation.run_eval_episodes`."""
+        """A ``policy(obs, env) -> action`` for :func:`mentor.evaluation.episodes.run_eval_episodes`."""
 
         def act(obs: Any, env: gym.Env) -> Any:
             slot = _Slot(env)
@@ -910,39 +909,3 @@ class LLMFinetuner:
         """Close the training envs."""
         for slot in self.slots:
             slot.env.close()
-
-
-class LLMPPOBenchAgent(BenchAgent):
-    """``mentor bench --agent llm-ppo``: the LLM policy fine-tuned online within the cell's budget, then evaluated.
-
-    Options (``agent_options["llm-ppo"]``) are :class:`FinetuneConfig` fields (``actions``, ``n_envs``,
-    ``max_minutes``, ...). The cell's LLM spec is the model; a killed cell resumes from its checkpoint.
-    ``llm_usage.json`` counts the training forwards (decisions and value bootstraps): each reads one
-    prompt and all its candidates.
-    """
-
-    def _config(self, job: CellJob) -> FinetuneConfig:
-        model = job.llm or os.environ.get("MENTOR_LLM") or FinetuneConfig.model
-        return config_from_options(
-            FinetuneConfig,
-            job.agent,
-            {"verbose": False, **job.options},
-            env_id=job.env_id,
-            model=model,
-            seed=job.seed,
-            total_timesteps=job.budget,
-            n_eval_episodes=job.eval_episodes,
-        )
-
-    def check(self, job: CellJob) -> None:
-        self._config(job)
-
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
-        trainer = LLMFinetuner(self._config(job), run)
-        try:
-            trainer.train(resume=True)
-            result = trainer.evaluate()
-        finally:
-            trainer.close()
-        trainer.usage().save(run.path)
-        return result["outcomes"], trainer.num_timesteps

@@ -37,30 +37,22 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
-from mentor.benchmarks.agents import BenchAgent, CellJob, config_from_options
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_eval_episodes
 from mentor.envs import TextObservation, describe, family_of, text_to_action
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm import LLM, Message, make_llm
 from mentor.llm.constraints import Choice
 from mentor.llm.parsing import ParseError, parse_choice
-from mentor.runs import RunDir
 
 __all__ = [
     "GAME_INSTRUCTIONS",
     "NAIVE_METHODS",
     "SPRING_QUESTIONS",
-    "CallOnReset",
     "CoTLLMAgent",
-    "CoTLLMBenchAgent",
     "NaiveLLMAgent",
-    "NaiveLLMBenchAgent",
     "SpringLLMAgent",
-    "SpringLLMBenchAgent",
     "ZeroShotConfig",
     "ZeroShotLLMAgent",
-    "ZeroShotBenchAgent",
     "context_document",
     "crafter_context_document",
     "make_env_with_horizon",
@@ -264,7 +256,7 @@ class ZeroShotLLMAgent(ABC):
 
     An agent is a benchmark policy: ``agent(obs, env)`` reads ``env``'s text view and returns the env
     action (the no-op when the answer is invalid). Call :meth:`reset` at each episode start
-    (:class:`CallOnReset` does it).
+    (:class:`~mentor.envs.wrappers.CallOnReset` does it).
 
     Args:
         llm: an LLM, a spec string, or ``None`` (``$MENTOR_LLM`` or the embedded model).
@@ -452,62 +444,3 @@ class SpringLLMAgent(ZeroShotLLMAgent):
             reply = self._generate(messages, self.config.reasoning_tokens)
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": request}]
         return self._generate(messages, self.config.action_tokens, obs.actions)
-
-
-class CallOnReset(gym.Wrapper):
-    """Call a function at every ``reset`` (an agent's own reset, at each episode start)."""
-
-    def __init__(self, env: gym.Env, callback: Callable[[], None]):
-        super().__init__(env)
-        self.callback = callback
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        self.callback()
-        return self.env.reset(**kwargs)
-
-
-class ZeroShotBenchAgent(BenchAgent):
-    """A zero-shot agent in a benchmark cell: no training (0 env steps), then the eval episodes.
-
-    ``job.options``: ``max_steps`` (episode horizon, default the env's own) and any
-    :class:`ZeroShotConfig` field. Writes ``llm_usage.json`` and ``zero_shot.json`` (steps, invalid actions).
-    """
-
-    agent_class: ClassVar[type[ZeroShotLLMAgent]]
-
-    def check(self, job: CellJob) -> None:
-        options = dict(job.options)
-        options.pop("max_steps", None)
-        config_from_options(ZeroShotConfig, job.agent, options)
-
-    def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
-        options = dict(job.options)
-        max_steps = options.pop("max_steps", None)
-        config = config_from_options(ZeroShotConfig, job.agent, options)
-        agent = self.agent_class(make_llm(job.llm), config, family=family_of(job.env_id))
-        env = CallOnReset(make_env_with_horizon(job.env_id, max_steps), agent.reset)
-        try:
-            outcomes = run_eval_episodes(env, agent, job.eval_episodes, EVAL_SEED_OFFSET)
-        finally:
-            env.close()
-        agent.llm.usage.save(run.path)
-        run.write_json("zero_shot.json", {**agent.stats(), "max_steps": max_steps, "config": options})
-        return outcomes, 0
-
-
-class NaiveLLMBenchAgent(ZeroShotBenchAgent):
-    """Benchmark cell of :class:`NaiveLLMAgent` (registered as ``llm-zero-shot``)."""
-
-    agent_class = NaiveLLMAgent
-
-
-class CoTLLMBenchAgent(ZeroShotBenchAgent):
-    """Benchmark cell of :class:`CoTLLMAgent` (registered as ``llm-cot``)."""
-
-    agent_class = CoTLLMAgent
-
-
-class SpringLLMBenchAgent(ZeroShotBenchAgent):
-    """Benchmark cell of :class:`SpringLLMAgent` (registered as ``llm-spring``)."""
-
-    agent_class = SpringLLMAgent

@@ -3,16 +3,15 @@
 A cell folder receives ``metrics.jsonl`` (one record per episode played inside the budget, with its
 env step), ``eval.json`` (outcomes of evaluation episodes on held-out seeds) and, for LLM agents,
 ``llm_usage.json``. Scores are computed from those files by :mod:`mentor.benchmarks.runner`.
+This module holds the base class and the flat agents; :mod:`mentor.benchmarks.llm_agents` the composed ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET, run_budget, run_eval_episodes
-from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError, UnknownComponentError
+from mentor.evaluation.episodes import EVAL_SEED_OFFSET, run_budget, run_eval_episodes
+from mentor.evaluation.protocols import summarize_outcomes
 from mentor.runs import RunDir
 
 __all__ = [
@@ -31,9 +30,7 @@ __all__ = [
     "BenchAgent",
     "RandomAgent",
     "SB3BenchAgent",
-    "BENCH_AGENTS",
-    "register_bench_agent",
-    "make_bench_agent",
+    "read_cell_files",
     "config_from_options",
     "sb3_cell_config",
 ]
@@ -146,7 +143,7 @@ class SB3BenchAgent(BenchAgent):
         self.algo = algo
 
     def _config(self, job: CellJob) -> Any:
-        from mentor.agents.sb3 import SB3Config
+        from mentor.sb3.agent import SB3Config
 
         return sb3_cell_config(SB3Config, job, self.algo, job.options)
 
@@ -154,7 +151,7 @@ class SB3BenchAgent(BenchAgent):
         self._config(job)
 
     def _run(self, job: CellJob, run: RunDir) -> tuple[list[dict[str, Any]], int]:
-        from mentor.agents.sb3 import SB3Agent
+        from mentor.sb3.agent import SB3Agent
 
         agent = SB3Agent(self._config(job), run)
         model = agent.train(resume=True)
@@ -174,39 +171,6 @@ def sb3_cell_config(config_class: type, job: CellJob, algo: str, options: dict[s
         n_eval_episodes=job.eval_episodes,
         progress_bar=False,
     )
-
-
-#: Agent name -> factory, or ``"module:attribute"`` of a factory imported on first use.
-BENCH_AGENTS: dict[str, Callable[[], BenchAgent] | str] = {
-    "random": RandomAgent,
-    "sb3-ppo": lambda: SB3BenchAgent("ppo"),
-    "sb3-a2c": lambda: SB3BenchAgent("a2c"),
-    "sb3-dqn": lambda: SB3BenchAgent("dqn"),
-    "sb3-sac": lambda: SB3BenchAgent("sac"),
-    "llm-zero-shot": "mentor.agents.zero_shot:NaiveLLMBenchAgent",
-    "llm-cot": "mentor.agents.zero_shot:CoTLLMBenchAgent",
-    "llm-spring": "mentor.agents.zero_shot:SpringLLMBenchAgent",
-    "ellm": "mentor.agents.ellm:ELLMBenchAgent",
-    "hierarchical": "mentor.agents.hierarchical:HierarchicalBenchAgent",
-    "hierarchical-saycan": "mentor.agents.hierarchical:HierarchicalSayCanBenchAgent",
-    "hierarchical-sb3": "mentor.agents.hierarchical:HierarchicalSB3BenchAgent",
-    "llm-ppo": "mentor.agents.llm_ppo:LLMPPOBenchAgent",
-}
-
-
-def register_bench_agent(name: str, factory: Callable[[], BenchAgent] | str) -> None:
-    """Make an agent available to ``mentor bench --agent NAME``."""
-    BENCH_AGENTS[name] = factory
-
-
-def make_bench_agent(name: str) -> BenchAgent:
-    if name not in BENCH_AGENTS:
-        raise UnknownComponentError("benchmark agent", name, BENCH_AGENTS)
-    factory = BENCH_AGENTS[name]
-    if isinstance(factory, str):
-        module, _, attribute = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attribute)
-    return factory()
 
 
 def read_cell_files(cell_dir: Path) -> dict[str, Any]:

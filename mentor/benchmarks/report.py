@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from mentor.benchmarks.plots import plot_achievement_bars, plot_learning_curves, plot_llm_usage, plot_score_bars
-from mentor.benchmarks.protocols import summarize_outcomes
 from mentor.benchmarks.runner import cell_dir
 from mentor.errors import ConfigError
+from mentor.evaluation.protocols import summarize_outcomes
 from mentor.runs import RunDir
 
 __all__ = ["render_report", "format_score"]

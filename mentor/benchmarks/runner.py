@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from mentor.benchmarks.agents import BENCH_AGENTS, CellJob, make_bench_agent, read_cell_files
-from mentor.benchmarks.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
+from mentor.benchmarks.agents import CellJob, read_cell_files
+from mentor.benchmarks.registry import BENCH_AGENTS, make_bench_agent
 from mentor.benchmarks.suites import PROTOCOLS, Suite, load_suite
 from mentor.envs import family_of
 from mentor.errors import ConfigError, UnknownComponentError
+from mentor.evaluation.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.runs import RunDir, runs_root
 
@@ -46,7 +47,7 @@ class BenchmarkConfig:
 
     Attributes:
         suite: suite name (``configs/suites/<suite>.yml``).
-        agents: benchmark agent names (see ``mentor.benchmarks.agents.BENCH_AGENTS``).
+        agents: benchmark agent names (see ``mentor.benchmarks.registry.BENCH_AGENTS``).
         seeds: seeds per cell; ``None`` takes the suite's.
         budget: env steps per cell; ``None`` takes the suite's.
         eval_episodes: eval episodes per cell; ``None`` takes the suite's.

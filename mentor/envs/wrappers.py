@@ -6,11 +6,12 @@ so training callbacks and benchmark protocols read one ``info["episode_outcome"]
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 
-__all__ = ["RecordEpisodeOutcome", "episode_outcome_keys"]
+__all__ = ["CallOnReset", "RecordEpisodeOutcome", "episode_outcome_keys"]
 
 
 def episode_outcome_keys() -> tuple[str, ...]:
@@ -72,3 +73,15 @@ class RecordEpisodeOutcome(gym.Wrapper, gym.utils.RecordConstructorArgs):
             "achievements": achievements,
             "x_position": x_position,
         }
+
+
+class CallOnReset(gym.Wrapper):
+    """Call a function at every ``reset`` (an agent's own reset, at each episode start)."""
+
+    def __init__(self, env: gym.Env, callback: Callable[[], None]):
+        super().__init__(env)
+        self.callback = callback
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        self.callback()
+        return self.env.reset(**kwargs)

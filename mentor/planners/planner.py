@@ -35,7 +35,7 @@ from mentor.errors import ConfigError
 from mentor.llm.base import LLM, NORMALIZATIONS
 from mentor.llm.constraints import Grammar, lark_literal, numbered_list
 from mentor.llm.parsing import ParseError, ask, parse_list
-from mentor.planners.skills import PlanExample, Skill
+from mentor.skills.library import PlanExample, Skill
 
 __all__ = [
     "PLANNER_MODES",

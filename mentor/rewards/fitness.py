@@ -99,7 +99,7 @@ _ACHIEVEMENT = """def compute_reward(state, action, next_state):
 
 
 def _crafter_score(outcomes: Sequence[Outcome]) -> float:
-    from mentor.benchmarks.protocols import crafter_score_from_outcomes
+    from mentor.evaluation.protocols import crafter_score_from_outcomes
 
     return crafter_score_from_outcomes(outcomes)[0]
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from mentor.envs import make as make_env
 from mentor.errors import ConfigError, RewardCodeError
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import LLM, Message, Usage, make_llm
@@ -64,6 +65,8 @@ from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import RewardTask
 from mentor.rewards.training import RewardTrainJob, RewardTrainResult, load_result, train_reward_job
 from mentor.runs import RunDir, atomic_write_text
+from mentor.sb3.agent import SB3Agent
+from mentor.sb3.hyperparams import make_env_wrapper
 
 __all__ = [
     "MODES",
@@ -428,9 +431,6 @@ class RewardLoop:
         cfg, task = self.config, self.task
         common = dict(env_kwargs=task.env_kwargs, max_episode_steps=cfg.prerank_max_steps, fitness=task.fitness)
         episodes = record_episodes(task.env_id, None, cfg.prerank_episodes, seed=cfg.seed + 20_000, **common)
-        from mentor.agents.hyperparams import make_env_wrapper
-        from mentor.agents.sb3 import SB3Agent
-
         for kind, results in baselines.items():
             if not results or not results[0].ok:
                 continue
@@ -453,8 +453,6 @@ class RewardLoop:
         return episodes
 
     def _initial_messages(self) -> list[Message]:
-        from mentor.envs import make as make_env
-
         env = make_env(self.task.env_id, **self.task.env_kwargs)
         description = describe_state(env)
         if self.config.grammar and self.llm.supports_constraints:

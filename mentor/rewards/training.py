@@ -22,13 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from mentor.envs import make as make_env
 from mentor.errors import ConfigError, RewardCodeError
 from mentor.rewards.fitness import get_fitness
 from mentor.rewards.sandbox import RewardSandbox, SandboxConfig
+from mentor.rewards.wrappers import RecordRewardTransition, ReplaceVecReward, RewardFunction
 from mentor.runs import RunDir
+from mentor.sb3.agent import SB3Agent, SB3Config
+from mentor.sb3.hyperparams import make_env_wrapper
 
 __all__ = [
+    "ShapedRewardAgent",
     "RewardTrainJob",
     "RewardTrainResult",
     "train_reward_job",
@@ -191,40 +198,29 @@ def component_statistics(
     return stats, curve
 
 
-def _shaped_agent_class():
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+class ShapedRewardAgent(SB3Agent):
+    """An :class:`SB3Agent` whose training envs get their rewards from ``reward_fn``, one batch per vector step."""
 
-    from mentor.agents.hyperparams import make_env_wrapper
-    from mentor.agents.sb3 import SB3Agent
-    from mentor.envs import make as make_env
-    from mentor.rewards.wrappers import RecordRewardTransition, ReplaceVecReward, RewardFunction
+    def __init__(self, config: SB3Config, run: RunDir, reward_fn: RewardFunction):
+        super().__init__(config, run)
+        self.reward_fn = reward_fn
 
-    class ShapedRewardAgent(SB3Agent):
-        """An :class:`SB3Agent` whose training envs get their rewards from ``reward_fn``, one batch per vector step."""
+    def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
+        zoo = make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper"))
 
-        def __init__(self, config: Any, run: RunDir, reward_fn: RewardFunction):
-            super().__init__(config, run)
-            self.reward_fn = reward_fn
+        def wrap(env: Any) -> Any:
+            env = RecordRewardTransition(env)
+            return zoo(env) if zoo else env
 
-        def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
-            zoo = make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper"))
-
-            def wrap(env: Any) -> Any:
-                env = RecordRewardTransition(env)
-                return zoo(env) if zoo else env
-
-            venv = make_vec_env(
-                functools.partial(make_env, self.config.env_id),
-                n_envs=n_envs,
-                seed=seed,
-                env_kwargs=self.config.env_kwargs,
-                wrapper_class=wrap,
-                vec_env_cls=DummyVecEnv,
-            )
-            return ReplaceVecReward(venv, self.reward_fn)
-
-    return ShapedRewardAgent
+        venv = make_vec_env(
+            functools.partial(make_env, self.config.env_id),
+            n_envs=n_envs,
+            seed=seed,
+            env_kwargs=self.config.env_kwargs,
+            wrapper_class=wrap,
+            vec_env_cls=DummyVecEnv,
+        )
+        return ReplaceVecReward(venv, self.reward_fn)
 
 
 def train_reward_job(job: RewardTrainJob) -> RewardTrainResult:
@@ -233,8 +229,6 @@ def train_reward_job(job: RewardTrainJob) -> RewardTrainResult:
     A reward that fails during training (an exception, NaN, timeout, ...) ends the job with
     ``ok=False`` and the one-line reason; the job itself does not raise for it.
     """
-    from mentor.agents.sb3 import SB3Config
-
     run = RunDir(Path(job.folder))
     run.path.mkdir(parents=True, exist_ok=True)
     run.metrics_path.unlink(missing_ok=True)
@@ -252,7 +246,7 @@ def train_reward_job(job: RewardTrainJob) -> RewardTrainResult:
     )
     result = RewardTrainResult(label=job.label, folder=job.folder, ok=False)
     sandbox = RewardSandbox(job.reward_code, job.sandbox)
-    agent = _shaped_agent_class()(config, run, sandbox)
+    agent = ShapedRewardAgent(config, run, sandbox)
     start = time.perf_counter()
     try:
         with sandbox:

@@ -4,13 +4,14 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from mentor.agents.ellm import ELLMAgent, ELLMBenchAgent
-from mentor.agents.sb3 import SB3Config
+from mentor.agents.ellm import ELLMAgent
 from mentor.benchmarks.agents import CellJob
+from mentor.benchmarks.llm_agents import ELLMBenchAgent
 from mentor.errors import ConfigError
 from mentor.llm.testing import ScriptedLLM
 from mentor.rewards.ellm import ELLMConfig, ELLMReward
 from mentor.runs import RunDir
+from mentor.sb3.agent import SB3Config
 
 SMALL_PPO = {"n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 1}
 

@@ -8,21 +8,20 @@ import mentor.agents.hierarchical as hierarchical_module
 from mentor.agents.hierarchical import (
     DEMO_SKILL_ENV_IDS,
     HierarchicalAgent,
-    HierarchicalBenchAgent,
     HierarchicalConfig,
-    HierarchicalSayCanBenchAgent,
-    HierarchicalSB3BenchAgent,
     find_zoo,
     resolve_zoo,
     run_hierarchical_demo,
 )
-from mentor.benchmarks.agents import CellJob, make_bench_agent
+from mentor.benchmarks.agents import CellJob
+from mentor.benchmarks.llm_agents import HierarchicalBenchAgent, HierarchicalSayCanBenchAgent, HierarchicalSB3BenchAgent
+from mentor.benchmarks.registry import make_bench_agent
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm import make_llm
 from mentor.llm.testing import ScriptedLLM
 from mentor.planners.planner import PlannerConfig
-from mentor.planners.zoo import SkillZooConfig, train_skill_zoo
 from mentor.runs import RunDir
+from mentor.skills.zoo import SkillZooConfig, train_skill_zoo
 
 LEVEL = "mentor/BabyAI-UnlockPickup-v0"
 TINY = {"n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 1}
@@ -169,7 +168,7 @@ def test_bench_agent_counts_skill_training_in_the_budget(tmp_path):
 
 
 def test_the_termination_critic_option_reaches_the_options_env(tmp_path, zoo_dir):
-    from mentor.cli import _parse_agent_options
+    from mentor.cli.main import _parse_agent_options
 
     options = _parse_agent_options(["hierarchical.termination_critic=judge", "hierarchical.judge_threshold=0.8"])
     agent = _agent(tmp_path, zoo_dir, ScriptedLLM(), **options["hierarchical"])

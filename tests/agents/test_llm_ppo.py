@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner, _Rollout
-from mentor.benchmarks.evaluation import EVAL_SEED_OFFSET
 from mentor.envs import describe
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
+from mentor.evaluation.episodes import EVAL_SEED_OFFSET
 from mentor.runs import RunDir
 
 GOTO = "mentor/BabyAI-GoToObj-v0"
@@ -356,7 +356,8 @@ def test_one_update_on_every_balrog_babyai_task_and_on_textworld(env_id):
 
 
 def test_bench_agent_trains_within_the_budget_and_writes_a_cell(tmp_path):
-    from mentor.benchmarks.agents import CellJob, make_bench_agent, read_cell_files
+    from mentor.benchmarks.agents import CellJob, read_cell_files
+    from mentor.benchmarks.registry import make_bench_agent
 
     job = CellJob(
         agent="llm-ppo",

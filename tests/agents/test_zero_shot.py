@@ -5,7 +5,6 @@ import pytest
 from mentor.agents.zero_shot import (
     CoTLLMAgent,
     NaiveLLMAgent,
-    NaiveLLMBenchAgent,
     SpringLLMAgent,
     ZeroShotConfig,
     context_document,
@@ -14,6 +13,7 @@ from mentor.agents.zero_shot import (
     noop_action,
 )
 from mentor.benchmarks.agents import CellJob
+from mentor.benchmarks.llm_agents import NaiveLLMBenchAgent
 from mentor.envs import TextObservation, make
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm import make_llm

@@ -140,9 +140,9 @@ class _ScriptedEvalOnlyAgent:
 
 
 def test_crafter_rows_of_agents_without_training_say_so_and_llm_usage_is_plotted(tmp_path, monkeypatch):
-    from mentor.benchmarks import agents
+    from mentor.benchmarks import registry
 
-    monkeypatch.setitem(agents.BENCH_AGENTS, "eval-only", _ScriptedEvalOnlyAgent)
+    monkeypatch.setitem(registry.BENCH_AGENTS, "eval-only", _ScriptedEvalOnlyAgent)
     config = BenchmarkConfig(
         suite="crafter",
         agents=["eval-only"],

@@ -15,7 +15,7 @@ from mentor.planners.planner import (
     parse_plan,
     saycan_scores,
 )
-from mentor.planners.skills import PlanExample, Skill
+from mentor.skills.library import PlanExample, Skill
 
 SKILLS = [
     Skill("pick up the red key", "pick_up", ("key", "red")),

@@ -10,9 +10,9 @@ import typer
 from typer.testing import CliRunner
 
 import mentor.rewards.loop as loop_module
+from mentor.cli.reward import resolve_task, reward_command
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.llm.testing import ScriptedLLM
-from mentor.rewards.cli import resolve_task, reward_command
 from mentor.runs import RunDir
 
 ANSWER = (

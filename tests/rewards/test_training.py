@@ -109,7 +109,7 @@ def test_job_validation(tmp_path, kwargs, message):
 @pytest.mark.slow
 def test_the_rewarded_behaviour_becomes_likelier(tmp_path):
     """Rewarding one action (turn right) through the sandbox makes the policy choose it far more often."""
-    from mentor.agents.sb3 import SB3Agent
+    from mentor.sb3.agent import SB3Agent
 
     code = "def compute_reward(state, action, next_state):\n    r = 1.0 if action == 1 else 0.0\n    return r, {'turn_right': r}\n"
     hyper = {"n_envs": 4, "n_steps": 64, "batch_size": 64, "n_epochs": 4, "learning_rate": 3e-3}

@@ -1,0 +1,3 @@
+from mentor.cli.main import main
+
+main()

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+import mentor.envs as me
+from mentor.envs.crafter import CRAFTER_ACHIEVEMENTS, CRAFTER_ACTIONS
+from mentor.skills.crafter import CRAFTER_KINDS, CRAFTER_SKILLS, CrafterSkillLibrary
+from mentor.skills.library import make_skill_library
+
+
+@pytest.fixture(scope="module")
+def crafter():
+    env = me.make("mentor/Crafter-Symbolic-v0")
+    yield env
+    env.close()
+
+
+def _reset(env, seed=0):
+    obs, info = env.reset(seed=seed)
+    library = make_skill_library(env)
+    library.reset(obs, info)
+    return library, obs, info
+
+
+def test_one_skill_per_achievement_plus_explore():
+    assert isinstance(CrafterSkillLibrary.kinds, tuple) and "explore" in CRAFTER_KINDS
+    from mentor.skills.crafter import _ACHIEVEMENT
+
+    achievements = sorted(a for a in _ACHIEVEMENT.values() if a)
+    assert achievements == sorted(CRAFTER_ACHIEVEMENTS)
+    assert len(CRAFTER_SKILLS) == 23
+
+
+def test_available_and_feasible_follow_the_map_and_the_inventory(crafter):
+    library, _, _ = _reset(crafter)
+    available = [s.name for s in library.available()]
+    assert "collect wood" in available and "collect iron" not in available
+    feasible = [s.name for s in library.feasible()]
+    assert "collect wood" in feasible
+    assert "place table" not in available and "make wood pickaxe" not in available  # no wood
+    assert "sleep" in available and "sleep" not in feasible  # energy full
+    crafter.unwrapped.player.inventory["wood"] = 9
+    assert "place table" in [s.name for s in library.feasible()]
+    assert "make wood pickaxe" in [s.name for s in library.available()]
+    assert "make wood pickaxe" not in [s.name for s in library.feasible()]  # no table seen
+
+
+def test_collect_wood_walks_to_the_tree_and_succeeds(crafter):
+    library, obs, info = _reset(crafter)
+    ctx = library.begin(library.skill("collect wood"))
+    assert ctx.target_pos == (28, 29)
+    features = library.features(ctx, obs)
+    assert features.shape == library.observation_space.shape and library.observation_space.contains(features)
+    for action in ["move left"] * 4 + ["move up"] * 3:
+        obs, _, _, _, info = crafter.step(CRAFTER_ACTIONS.index(action))
+        library.update(obs, info)
+        assert not library.succeeded(ctx, info)
+    assert library.features(ctx, obs)[-2:].tolist() == [1.0, 1.0]  # facing the tree, next to it
+    obs, _, _, _, info = crafter.step(CRAFTER_ACTIONS.index("do"))
+    library.update(obs, info)
+    assert library.succeeded(ctx, info)
+
+
+def test_predicate_counts_achievements_since_the_skill_began(crafter):
+    library, _, info = _reset(crafter)
+    ctx = library.begin(library.skill("sleep"))
+    achievements = dict(info["achievements"])
+    assert not library.succeeded(ctx, {"achievements": achievements})
+    achievements["wake_up"] += 1
+    assert library.succeeded(ctx, {"achievements": achievements})
+
+
+def test_skills_on_unseen_things_cannot_start(crafter):
+    library, _, _ = _reset(crafter)
+    assert library.begin(library.skill("collect diamond")) is None
+    assert library.begin(library.skill("sleep")) is not None
+
+
+def test_symbolic_features_are_rebuilt_for_pixel_envs():
+    env = me.make("mentor/Crafter-v0")
+    obs, info = env.reset(seed=0)
+    library = make_skill_library(env)
+    library.reset(obs, info)
+    symbolic = me.make("mentor/Crafter-Symbolic-v0")
+    sym_obs, sym_info = symbolic.reset(seed=0)
+    reference = make_skill_library(symbolic)
+    reference.reset(sym_obs, sym_info)
+    skill = library.skill("collect wood")
+    np.testing.assert_allclose(
+        library.features(library.begin(skill), obs), reference.features(reference.begin(skill), sym_obs)
+    )
+    assert library.high_level_space.contains(library.high_level_features(obs))
