@@ -299,7 +299,8 @@ def _print(row: dict[str, Any]) -> None:
     )
 
 
-def plot(results: dict[str, Any], folder: Path) -> list[str]:
+def plot(results: dict[str, Any], folder: Path, stem: str = "hierarchical") -> list[str]:
+    """Draw the run's plots into ``folder`` as ``<stem>_minigrid.png``, ``<stem>_crafter.png`` and ``<stem>_llm_cost.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -319,9 +320,9 @@ def plot(results: dict[str, Any], folder: Path) -> list[str]:
         axes[0].set_ylabel("success rate (held-out seeds)")
         axes[0].legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(folder / "hierarchical_minigrid.png", dpi=120)
+        fig.savefig(folder / f"{stem}_minigrid.png", dpi=120)
         plt.close(fig)
-        files.append("hierarchical_minigrid.png")
+        files.append(f"{stem}_minigrid.png")
     crafter = [r for r in results["rows"] if r["env_id"] == CRAFTER]
     if crafter:
         fig, ax = plt.subplots(figsize=(5, 3.4))
@@ -329,9 +330,9 @@ def plot(results: dict[str, Any], folder: Path) -> list[str]:
         ax.set_ylabel("Crafter score (%)")
         ax.set_title(f"Crafter at {crafter[0]['env_steps']:,} env steps", fontsize=9)
         fig.tight_layout()
-        fig.savefig(folder / "hierarchical_crafter.png", dpi=120)
+        fig.savefig(folder / f"{stem}_crafter.png", dpi=120)
         plt.close(fig)
-        files.append("hierarchical_crafter.png")
+        files.append(f"{stem}_crafter.png")
     llm_rows = [r for r in results["rows"] if r["llm_calls"]]
     if llm_rows:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -343,9 +344,9 @@ def plot(results: dict[str, Any], folder: Path) -> list[str]:
         for ax in axes:
             ax.tick_params(axis="x", labelsize=6, rotation=60)
         fig.tight_layout()
-        fig.savefig(folder / "hierarchical_llm_cost.png", dpi=120)
+        fig.savefig(folder / f"{stem}_llm_cost.png", dpi=120)
         plt.close(fig)
-        files.append("hierarchical_llm_cost.png")
+        files.append(f"{stem}_llm_cost.png")
     return files
 
 
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    results["plots"] = plot(results, args.out.parent)
+    results["plots"] = plot(results, args.out.parent, args.out.stem)
     args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
     print(f"wrote {args.out} ({results['wall_seconds']:.0f} s)")
     return results
