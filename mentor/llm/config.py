@@ -24,6 +24,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_SPEC",
     "DTYPES",
+    "SCORING_METHODS",
     "SPEC_FORMS",
     "LLMConfig",
     "parse_spec",
@@ -44,6 +45,9 @@ SPEC_FORMS = (
 )
 
 DTYPES = ("float32", "bfloat16", "float16")
+
+#: How the ``openai`` backend scores candidates (:attr:`LLMConfig.scoring`).
+SCORING_METHODS = ("auto", "echo", "constrained")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _OPENAI_TARGET = re.compile(r"^(https?://[^#\s]+)#(\S+)$")
@@ -130,6 +134,12 @@ class LLMConfig:
     """How the server takes constraints: ``vllm`` (``structured_outputs``), ``llamacpp`` (``grammar`` /
     ``json_schema``) or ``sglang`` (``regex`` / ``ebnf`` / ``json_schema``); ``None``: it takes none, and
     callers fall back to parsing free text."""
+    scoring: str = "auto"
+    """How the ``openai`` backend scores a candidate: ``echo`` (the prompt's log-probs from the completions
+    endpoint with ``echo=True``, one request per candidate), ``constrained`` (the candidate generated under a
+    grammar that admits only it, its generated tokens' log-probs summed; needs ``structured_outputs``) or
+    ``auto``: ``constrained`` for llama.cpp servers (``structured_outputs="llamacpp"``), whose echoed prompt
+    log-probs are missing (``llama-server``) or one token off (``llama_cpp.server``), else ``echo``."""
 
     # --- sampling
     seed: int | None = 0
@@ -166,6 +176,13 @@ class LLMConfig:
         if self.structured_outputs is not None and self.structured_outputs not in SERVER_DIALECTS:
             raise ConfigError(
                 f"structured_outputs ({self.structured_outputs!r}) must be one of {', '.join(SERVER_DIALECTS)} or None."
+            )
+        if self.scoring not in SCORING_METHODS:
+            raise ConfigError(f"scoring ({self.scoring!r}) must be one of {', '.join(SCORING_METHODS)}.")
+        if self.scoring == "constrained" and self.structured_outputs is None:
+            raise ConfigError(
+                "scoring='constrained' generates each candidate under a grammar, so it needs structured_outputs "
+                f"(one of {', '.join(SERVER_DIALECTS)}); set it, or use scoring='echo'."
             )
 
     @property

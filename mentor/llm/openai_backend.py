@@ -1,9 +1,17 @@
 """The ``openai`` backend: any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI).
 
-``generate`` uses chat completions. ``score`` uses the legacy completions endpoint with
-``echo=True, logprobs=1`` and no new tokens, and keeps the log-probs of the tokens that overlap
-the candidate, located by their ``text_offset`` (the server tokenizes prompt and candidate
-together, so a token may straddle the boundary; it is counted with the candidate).
+``generate`` uses chat completions. ``score`` uses the legacy completions endpoint, in one of two ways
+(``LLMConfig.scoring``):
+
+- ``echo``: ``echo=True, logprobs=1`` and no new tokens; it keeps the log-probs of the tokens that overlap
+  the candidate, located by their ``text_offset`` (the server tokenizes prompt and candidate together,
+  so a token may straddle the boundary; it is counted with the candidate);
+- ``constrained``: the candidate is generated after the prompt under a grammar that admits only it, and
+  the generated tokens' log-probs are summed. The server picks the candidate's tokenization as it
+  decodes, so a score may differ from the in-process one where that tokenization differs; the ranking of
+  candidates is what it keeps. llama.cpp servers need it: ``llama-server`` returns no prompt log-probs,
+  and ``llama_cpp.server`` returns each prompt token's log-prob under the distribution that follows it
+  (abetlen/llama-cpp-python#1983), which ranks ``1, 2, 3, 4,`` -> `` cat`` above `` 5``.
 
 Failed requests (connection errors, timeouts, 408, 409, 429, 5xx) are retried by the ``openai``
 client itself (``max_retries``, exponential backoff). One request, its retries and the waits
@@ -28,7 +36,7 @@ import openai
 from mentor.errors import LLMCapabilityError, LLMError, LLMUnavailableError
 from mentor.llm.base import LLM, Generation, Message, TokenScores
 from mentor.llm.config import LLMConfig
-from mentor.llm.constraints import Constraint, server_fields
+from mentor.llm.constraints import Choice, Constraint, server_fields
 
 __all__ = ["OpenAILLM"]
 
@@ -205,17 +213,53 @@ class OpenAILLM(LLM):
                 completion_tokens += response.usage.completion_tokens or 0
         return Generation(texts[:n], prompt_tokens, completion_tokens)
 
+    @property
+    def scoring(self) -> str:
+        """The scoring method in use: ``LLMConfig.scoring``, with ``auto`` resolved for this server."""
+        if self.config.scoring != "auto":
+            return self.config.scoring
+        return "constrained" if self.config.structured_outputs == "llamacpp" else "echo"
+
     def _score(self, prompts: list[str], candidates: list[list[str]]) -> TokenScores:
+        score_one = self._constrained_logprobs if self.scoring == "constrained" else self._echo_logprobs
         num_tokens = 0
         per_prompt = []
         for prompt, cands in zip(prompts, candidates):
             rows = []
             for candidate in cands:
-                logprobs, used = self._echo_logprobs(prompt, candidate)
+                logprobs, used = score_one(prompt, candidate)
                 rows.append(logprobs)
                 num_tokens += used
             per_prompt.append(rows)
         return TokenScores(per_prompt, num_tokens)
+
+    def _constrained_logprobs(self, prompt: str, candidate: str) -> tuple[list[float], int]:
+        """Log-probs of the tokens that the server generates after ``prompt`` under a grammar of ``candidate`` alone."""
+        fields = server_fields(Choice([candidate]), self.config.structured_outputs)
+        with self._server_request():
+            response = self._client.completions.create(
+                model=self.config.model,
+                prompt=prompt,
+                max_tokens=len(candidate.encode()) + 1,
+                temperature=0.0,
+                logprobs=1,
+                extra_body=fields,
+            )
+        choice = response.choices[0] if response.choices else None
+        lp = choice.logprobs if choice is not None else None
+        if choice is None or choice.text != candidate or lp is None or not lp.token_logprobs:
+            got = "no choice" if choice is None else f"{choice.text!r}" + (" without log-probs" if lp is None else "")
+            raise LLMCapabilityError(
+                f"Constrained scoring asks {self.base_url} (model {self.config.model!r}) to generate exactly "
+                f"{candidate!r} with log-probs under the field(s) {', '.join(fields)}; it returned {got}. "
+                "Check structured_outputs, or use scoring='echo' on a server that returns prompt log-probs."
+            )
+        if any(v is None for v in lp.token_logprobs):
+            raise LLMCapabilityError(
+                f"{self.base_url} returned no log-prob for some tokens of candidate {candidate!r}."
+            )
+        used = (response.usage.prompt_tokens or 0) if response.usage is not None else 0
+        return [float(v) for v in lp.token_logprobs], used + len(lp.token_logprobs)
 
     def _complete_echo(self, text: str) -> Any:
         """Echo ``text`` with log-probs, asking for no new token when the server accepts ``max_tokens=0``.

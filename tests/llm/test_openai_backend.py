@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from mentor.errors import LLMCapabilityError, LLMError, LLMUnavailableError
+from mentor.errors import ConfigError, LLMCapabilityError, LLMError, LLMUnavailableError
 from mentor.llm import LLMConfig, make_llm
 from mentor.llm.openai_backend import OpenAILLM
 
@@ -127,6 +127,60 @@ def test_score_refused_by_the_server_is_a_capability_error():
         match=r"needs a completions endpoint that returns prompt log-probs .* refused it \(HTTP 400: .*echo is not supported",
     ):
         _llm(handler).score("Answer", [" yes"])
+
+
+def _grammar_server(seen, text_of=lambda body: body["grammar"].split('"')[1]):
+    """A llama.cpp-like completions server: it generates what the grammar admits, 2 characters a token."""
+
+    def handler(request):
+        body = json.loads(request.content)
+        seen.append(body)
+        text = text_of(body)
+        tokens = [text[i : i + 2] for i in range(0, len(text), 2)]
+        logprobs = {"tokens": tokens, "token_logprobs": [-0.5 * len(t) for t in tokens], "text_offset": None}
+        choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": logprobs}
+        usage = {"prompt_tokens": 4, "completion_tokens": len(tokens), "total_tokens": 4 + len(tokens)}
+        return httpx2.Response(
+            200,
+            json={
+                "id": "g",
+                "object": "text_completion",
+                "created": 0,
+                "model": "m",
+                "choices": [choice],
+                "usage": usage,
+            },
+        )
+
+    return handler
+
+
+def test_llamacpp_servers_are_scored_by_generating_each_candidate_under_its_grammar():
+    seen = []
+    llm = _llm(_grammar_server(seen), structured_outputs="llamacpp")
+    assert llm.scoring == "constrained"
+    assert llm.score("1, 2, 3, 4,", [" 5", " cat"]) == [pytest.approx(-1.0), pytest.approx(-2.0)]
+    assert [b["grammar"] for b in seen] == ['root ::= " 5"', 'root ::= " cat"']
+    assert all(b["prompt"] == "1, 2, 3, 4," and b["temperature"] == 0.0 and "echo" not in b for b in seen)
+    assert llm.usage.prompt_tokens == 4 + 1 + 4 + 2
+
+
+def test_constrained_scoring_that_the_server_does_not_follow_is_a_capability_error():
+    llm = _llm(_grammar_server([], text_of=lambda body: "something else"), structured_outputs="llamacpp")
+    with pytest.raises(
+        LLMCapabilityError, match=r"to generate exactly ' yes' .* field\(s\) grammar; it returned 'something else'"
+    ):
+        llm.score("Answer", [" yes"])
+
+
+def test_scoring_defaults_to_echo_and_constrained_scoring_needs_a_dialect():
+    assert _llm(lambda request: None).scoring == "echo"
+    assert _llm(lambda request: None, structured_outputs="vllm").scoring == "echo"
+    assert _llm(lambda request: None, structured_outputs="vllm", scoring="constrained").scoring == "constrained"
+    with pytest.raises(ConfigError, match=r"scoring='constrained' .* needs structured_outputs"):
+        LLMConfig(f"openai:{URL}#m", scoring="constrained")
+    with pytest.raises(ConfigError, match=r"scoring \('logits'\) must be one of auto, echo, constrained"):
+        LLMConfig(f"openai:{URL}#m", scoring="logits")
 
 
 def test_empty_prompt_without_first_logprob_is_a_capability_error():
