@@ -2,7 +2,8 @@
 
 Rows come from each run's ``results.json`` (the newest run wins for the same suite, env, agent and
 budget); published reference rows come from ``configs/leaderboard_references.yml`` and are marked
-"reported, not run here".
+"reported, not run here". Rows of an earlier ``leaderboard.csv`` whose runs are not on this machine stay
+(:func:`keep_rows`): a row is replaced only by a run of the same command.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 from mentor.paths import configs_root, runs_root
 from mentor.runs import atomic_write_text
 
-__all__ = ["LeaderboardRow", "collect_rows", "reference_rows", "write_leaderboard"]
+__all__ = ["LeaderboardRow", "collect_rows", "keep_rows", "read_leaderboard_csv", "reference_rows", "write_leaderboard"]
 
 REPORTED = "reported, not run here"
 
@@ -73,6 +74,29 @@ def collect_rows(root: Path | str | None = None) -> list[LeaderboardRow]:
                 run=results_path.parent.name,
             )
     return sorted(latest.values(), key=lambda r: (r.suite, r.env, -r.score))
+
+
+def read_leaderboard_csv(path: Path | str) -> list[LeaderboardRow]:
+    """The run rows (not the references) of a ``leaderboard.csv``; none if the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        records = [r for r in csv.DictReader(f) if r["command"] != REPORTED]
+    kinds = {"score": float, "score_std": float, "seeds": int, "env_steps": int, "llm_calls": float}
+    kinds |= {"llm_tokens": float, "wall_seconds": float}
+    return [
+        LeaderboardRow(**{k: (kinds[k](v) if v != "" else None) if k in kinds else v for k, v in r.items()})
+        for r in records
+    ]
+
+
+def keep_rows(earlier: Iterable[LeaderboardRow], runs: Iterable[LeaderboardRow]) -> list[LeaderboardRow]:
+    """``runs`` and the ``earlier`` rows that no run replaces (same suite, env, agent and command)."""
+    runs = list(runs)
+    replaced = {(r.suite, r.env, r.agent, r.command) for r in runs}
+    kept = [r for r in earlier if (r.suite, r.env, r.agent, r.command) not in replaced]
+    return sorted(kept + runs, key=lambda r: (r.suite, r.env, -r.score))
 
 
 def reference_rows(path: Path | str | None = None) -> list[LeaderboardRow]:

@@ -245,11 +245,22 @@ def leaderboard_command(
         Optional[Path], typer.Option(help="Folder of run folders (default: $MENTOR_RUNS or ./runs).")
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for leaderboard.md and leaderboard.csv.")] = Path("."),
+    keep: Annotated[
+        bool, typer.Option(help="Keep the rows of OUT/leaderboard.csv that no run here replaces (same command).")
+    ] = True,
 ) -> None:
     """Merge every finished benchmark run into leaderboard.md and leaderboard.csv."""
-    from mentor.benchmarks.leaderboard import collect_rows, reference_rows, write_leaderboard
+    from mentor.benchmarks.leaderboard import (
+        collect_rows,
+        keep_rows,
+        read_leaderboard_csv,
+        reference_rows,
+        write_leaderboard,
+    )
 
     rows = collect_rows(runs)
+    if keep:
+        rows = keep_rows(read_leaderboard_csv(out / "leaderboard.csv"), rows)
     md, csv_path = write_leaderboard(rows, reference_rows(), out / "leaderboard.md", out / "leaderboard.csv")
     console.print(f"{len(rows)} rows: {md}, {csv_path}")
 

@@ -1,6 +1,14 @@
 import csv
+import dataclasses
 
-from mentor.benchmarks.leaderboard import REPORTED, collect_rows, reference_rows, write_leaderboard
+from mentor.benchmarks.leaderboard import (
+    REPORTED,
+    collect_rows,
+    keep_rows,
+    read_leaderboard_csv,
+    reference_rows,
+    write_leaderboard,
+)
 from mentor.benchmarks.runner import BenchmarkConfig, run_benchmark
 from mentor.executors import ExecutorConfig
 from mentor.runs import RunDir
@@ -59,3 +67,23 @@ def test_a_row_names_its_own_metric_when_it_differs_from_the_suite(tmp_path):
     run.write_json("results.json", results)
     (row,) = collect_rows(tmp_path / "runs")
     assert row.metric == "Crafter score (eval episodes; the agent does not train)"
+
+
+def test_rows_of_runs_not_on_this_machine_stay_until_a_run_of_the_same_command_replaces_them(tmp_path):
+    def with_commands(rows):
+        return [dataclasses.replace(r, command=f"mentor bench --budget {r.env_steps}") for r in rows]
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    _bench(first / "runs", 300)
+    _bench(first / "runs", 400)
+    rows = with_commands(collect_rows(first / "runs"))
+    write_leaderboard(rows, reference_rows(), tmp_path / "leaderboard.md", tmp_path / "leaderboard.csv")
+    earlier = read_leaderboard_csv(tmp_path / "leaderboard.csv")
+    assert earlier == rows  # the CSV round-trips, types included, without the references
+    rerun = _bench(second / "runs", 400)
+    merged = keep_rows(earlier, with_commands(collect_rows(second / "runs")))
+    assert sorted((r.env_steps, r.run) for r in merged) == [
+        (300, next(r.run for r in earlier if r.env_steps == 300)),
+        (400, rerun.name),
+    ]
+    assert read_leaderboard_csv(tmp_path / "missing.csv") == []
