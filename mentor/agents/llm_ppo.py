@@ -123,6 +123,21 @@ class FinetuneConfig:
         default=DEFAULT_LORA_TARGETS, metadata=_help("Linear layers of each trained block that get LoRA.")
     )
     value_hidden_size: int = field(default=256, metadata=_help("Hidden width of the value MLP."))
+    prior_weight: float = field(
+        default=0.0,
+        metadata=_help(
+            "Weight of SayCan's prior in the policy: each offered skill's logit gains prior_weight * (log of its "
+            "affordance + log(prior_repeat_penalty) per earlier choice of it in the episode); at 1 the untrained "
+            "greedy policy is SayCan. 0: off. Needs an env with action_affordances (the options env)."
+        ),
+    )
+    prior_min_affordance: float = field(
+        default=0.01, metadata=_help("Floor of each affordance in the prior (SayCan's min_affordance).")
+    )
+    prior_repeat_penalty: float = field(
+        default=1.0,
+        metadata=_help("Prior factor per earlier choice of the same skill in the episode (SayCan's; 1: none)."),
+    )
     trunk_cache_size: int = field(
         default=4096,
         metadata=_help("Samples whose frozen-trunk states are kept for reuse when a prompt recurs (0: no cache)."),
@@ -227,6 +242,12 @@ class FinetuneConfig:
                 raise ConfigError(f"{name} ({value}) must be positive (or None for no limit).")
         if self.total_timesteps is None and self.max_minutes is None:
             raise ConfigError("set total_timesteps or max_minutes (or both); with neither, training never stops.")
+        if self.prior_weight < 0:
+            raise ConfigError(f"prior_weight ({self.prior_weight}) must be 0 or more.")
+        if not 0 < self.prior_min_affordance <= 1:
+            raise ConfigError(f"prior_min_affordance ({self.prior_min_affordance}) must lie in (0, 1].")
+        if not 0 < self.prior_repeat_penalty <= 1:
+            raise ConfigError(f"prior_repeat_penalty ({self.prior_repeat_penalty}) must lie in (0, 1].")
         if self.trunk_cache_size < 0:
             raise ConfigError(f"trunk_cache_size ({self.trunk_cache_size}) must be 0 or more.")
         if self.trainable_layers is not None and self.trainable_layers < 1:
@@ -299,6 +320,7 @@ class _Slot:
     seed: int = 0
     actions: list[str] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)
+    prior: torch.Tensor = field(default_factory=lambda: torch.empty(0))
     done: bool = False
 
 
@@ -309,6 +331,7 @@ class _Rollout:
     samples: list[TreeSample] = field(default_factory=list)
     trunk: list[torch.Tensor] = field(default_factory=list)
     actions: list[int] = field(default_factory=list)
+    priors: list[torch.Tensor] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     ref_logprobs: list[torch.Tensor] = field(default_factory=list)
@@ -423,27 +446,62 @@ class LLMFinetuner:
         )
 
     def _encode(self, slots: Sequence[_Slot]) -> list[TreeSample]:
+        """The samples of the slots' current observations; sets each slot's offered actions and prior."""
         prompts, candidates = [], []
         for slot in slots:
             obs = describe(slot.env)
             slot.offered = self._offered(obs)
+            slot.prior = self._log_prior(slot)
             prompts.append(self.prompt(obs, slot.offered))
             candidates.append([self.config.action_prefix + a for a in slot.offered])
         return self.policy.encode(prompts, candidates)
 
+    def _log_prior(self, slot: _Slot) -> torch.Tensor:
+        """SayCan's log prior of each offered action: log affordance plus the repeat penalty (empty when off)."""
+        cfg = self.config
+        if cfg.prior_weight == 0:
+            return torch.empty(0)
+        try:
+            affordances = slot.env.get_wrapper_attr("action_affordances")(slot.offered)
+            runs = slot.env.get_wrapper_attr("episode_skill_runs")
+        except AttributeError:
+            raise ConfigError(
+                f"prior_weight ({cfg.prior_weight}) needs an env with action_affordances and episode_skill_runs "
+                f"(an options env over skills); {type(slot.env.unwrapped).__name__} has none. Set prior_weight=0."
+            ) from None
+        penalty = np.log(cfg.prior_repeat_penalty)
+        return torch.tensor(
+            [
+                np.log(max(a, cfg.prior_min_affordance)) + penalty * runs[name]
+                for name, a in zip(slot.offered, affordances)
+            ],
+            dtype=torch.float32,
+        )
+
+    def _with_prior(self, out: PolicyOutput, priors: Sequence[torch.Tensor]) -> PolicyOutput:
+        """``out`` with ``prior_weight`` times each sample's log prior added to its candidates' logits."""
+        if self.config.prior_weight == 0:
+            return out
+        padded = torch.zeros(out.logits.shape, dtype=out.logits.dtype)
+        for i, prior in enumerate(priors):
+            padded[i, : len(prior)] = prior
+        return PolicyOutput(out.logits + self.config.prior_weight * padded.to(out.logits.device), out.values)
+
     def _policy_output(
-        self, samples: list[TreeSample], values: bool, reference: bool = False
+        self, samples: list[TreeSample], priors: Sequence[torch.Tensor], values: bool, reference: bool = False
     ) -> tuple[PolicyOutput, list[torch.Tensor], torch.Tensor | None]:
-        """One batched forward over the samples (trunk from the cache); with ``reference``, also the base model's log-probs."""
+        """One batched forward over the samples (trunk from the cache), with their priors; with ``reference``,
+        also the log-probs of the base model with the priors."""
         states = self.trunk_cache(samples)
         batch = collate_trees(samples, self.policy.device)
         trunk = pad_states(states)
         with torch.no_grad():
-            out = self.policy.head(batch, trunk, values=values)
+            out = self._with_prior(self.policy.head(batch, trunk, values=values), priors)
             ref = None
             if reference:
                 with self.policy.reference():
-                    ref = self.policy.head(batch, trunk, values=False).log_probs().cpu()
+                    base = self.policy.head(batch, trunk, values=False)
+                    ref = self._with_prior(base, priors).log_probs().cpu()
         return out, states, ref
 
     # ---- episodes
@@ -472,11 +530,11 @@ class LLMFinetuner:
         return self._collect_steps() if self.config.uses_value else self._collect_groups()
 
     def _counted(
-        self, samples: list[TreeSample], values: bool, reference: bool = False
+        self, samples: list[TreeSample], priors: Sequence[torch.Tensor], values: bool, reference: bool = False
     ) -> tuple[PolicyOutput, list[torch.Tensor], torch.Tensor | None]:
         """:meth:`_policy_output` of training, counted in the throughput counters."""
         hits, passes = self.trunk_cache.hits, self.trunk_cache.passes
-        result = self._policy_output(samples, values, reference)
+        result = self._policy_output(samples, priors, values, reference)
         self.counters["policy_passes"] += 1
         self.counters["prompts"] += len(samples)
         self.counters["prompt_tokens"] += sum(sample.num_tokens for sample in samples)
@@ -484,15 +542,20 @@ class LLMFinetuner:
         self.counters["trunk_passes"] += self.trunk_cache.passes - passes
         return result
 
-    def _act(self, samples: list[TreeSample], buf: _Rollout, episodes: Sequence[int], values: bool) -> list[int]:
-        """Sample an action for each sample and record the decisions in ``buf``; return the action indices."""
-        out, states, ref = self._counted(samples, values, reference=self.config.kl_coef > 0)
+    def _act(
+        self, samples: list[TreeSample], slots: Sequence[_Slot], buf: _Rollout, episodes: Sequence[int], values: bool
+    ) -> list[int]:
+        """Sample an action for each sample (of the slot beside it) and record the decisions in ``buf``; return
+        the action indices."""
+        priors = [slot.prior for slot in slots]
+        out, states, ref = self._counted(samples, priors, values, reference=self.config.kl_coef > 0)
         log_probs = out.log_probs().float().cpu()
         actions = torch.multinomial(log_probs.exp(), 1, generator=self.generator).squeeze(-1)
         logprobs = log_probs.gather(-1, actions[:, None]).squeeze(-1)
         for i, sample in enumerate(samples):
             buf.samples.append(sample)
             buf.trunk.append(states[i])
+            buf.priors.append(priors[i])
             buf.actions.append(int(actions[i]))
             buf.logprobs.append(float(logprobs[i]))
             buf.values.append(float(out.values[i]) if out.values is not None else 0.0)
@@ -505,7 +568,7 @@ class LLMFinetuner:
         buf = _Rollout()
         samples = self._encode(self.slots)
         for _ in range(self.config.n_steps):
-            picks = self._act(samples, buf, [self.num_episodes] * len(samples), values=True)
+            picks = self._act(samples, self.slots, buf, [self.num_episodes] * len(samples), values=True)
             for slot, a in zip(self.slots, picks):
                 reward, done, outcome = self._step(slot, slot.offered[a])
                 self.num_timesteps += 1
@@ -517,7 +580,7 @@ class LLMFinetuner:
                         buf.outcomes.append(outcome)
                     self._reset(slot, self._training_seed())
             samples = self._encode(self.slots)
-        buf.last_values = self._counted(samples, values=True)[0].values.float().cpu()
+        buf.last_values = self._counted(samples, [s.prior for s in self.slots], values=True)[0].values.float().cpu()
         return buf
 
     def _collect_groups(self) -> _Rollout:
@@ -536,7 +599,7 @@ class LLMFinetuner:
             if not active:
                 break
             slots = [self.slots[i] for i in active]
-            picks = self._act(self._encode(slots), buf, [first + i for i in active], values=False)
+            picks = self._act(self._encode(slots), slots, buf, [first + i for i in active], values=False)
             for i, slot, a in zip(active, slots, picks):
                 reward, done, outcome = self._step(slot, slot.offered[a])
                 self.num_timesteps += 1
@@ -587,7 +650,7 @@ class LLMFinetuner:
         samples = [buf.samples[i] for i in index]
         batch = collate_trees(samples, device)
         trunk = pad_states([buf.trunk[i] for i in index])
-        out = self.policy.head(batch, trunk, values=cfg.uses_value)
+        out = self._with_prior(self.policy.head(batch, trunk, values=cfg.uses_value), [buf.priors[i] for i in index])
         log_probs = out.log_probs()
         actions = torch.tensor([buf.actions[i] for i in index], device=device)
         old = torch.tensor([buf.logprobs[i] for i in index], device=device)
@@ -868,7 +931,9 @@ class LLMFinetuner:
         while owner:
             active = sorted(owner)
             batch_slots = [slots[i] for i in active]
-            log_probs = self._policy_output(self._encode(batch_slots), values=False)[0].log_probs().cpu()
+            samples = self._encode(batch_slots)
+            out = self._policy_output(samples, [slot.prior for slot in batch_slots], values=False)[0]
+            log_probs = out.log_probs().cpu()
             if deterministic:
                 picks = log_probs.argmax(-1)
             else:
@@ -899,7 +964,8 @@ class LLMFinetuner:
             slot = _Slot(env)
             samples = self._encode([slot])
             with torch.no_grad():
-                log_probs = self.policy(collate_trees(samples, self.policy.device), values=False).log_probs()[0]
+                out = self.policy(collate_trees(samples, self.policy.device), values=False)
+                log_probs = self._with_prior(out, [slot.prior]).log_probs()[0]
             index = int(log_probs.argmax()) if deterministic else int(torch.multinomial(log_probs.exp(), 1))
             return text_to_action(env, slot.offered[index])
 

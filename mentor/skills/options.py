@@ -5,7 +5,9 @@ catalogue (a fixed ``Discrete`` space; for libraries whose skill set varies, suc
 commands, it indexes the skills available now). Its observation is a dict: ``features`` (the
 library's high-level vector, for an SB3 policy) and ``text`` (the text view a planner reads). The
 reward is the env's reward summed over the skill's steps. ``info`` reports the skill's outcome, the
-low-level env steps of the episode and in total, and the available skills.
+low-level env steps of the episode and in total, and the available skills. A high level that
+scores skills reads :meth:`OptionsEnv.action_affordances` (the skill model's value of each) and
+``episode_skill_runs`` (how often each skill was chosen this episode), as SayCan does.
 
 A skill whose library has no predicate for it is judged by a critic, as ``termination_critic`` says:
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -158,6 +161,7 @@ class OptionsEnv(gym.Env):
         self.num_env_steps = 0
         self.episode_env_steps = 0
         self.episode_options = 0
+        self.episode_skill_runs: Counter[str] = Counter()
         self._obs: Any = None
         self._last_info: dict[str, Any] = {}
 
@@ -168,6 +172,7 @@ class OptionsEnv(gym.Env):
         self._last_info = info
         self.library.reset(self._obs, info)
         self.episode_env_steps, self.episode_options = 0, 0
+        self.episode_skill_runs = Counter()
         return self._observation(), self._info()
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
@@ -185,6 +190,7 @@ class OptionsEnv(gym.Env):
     def step_skill(self, skill: Skill | str) -> tuple[dict, float, bool, bool, dict]:
         """Run one skill (or the skill of that name) until it succeeds, times out or the episode ends."""
         skill = self.library.skill(skill) if isinstance(skill, str) else skill
+        self.episode_skill_runs[skill.name] += 1
         ctx = self.library.begin(skill)
         if ctx is None:
             return self._not_started(skill)
@@ -270,6 +276,10 @@ class OptionsEnv(gym.Env):
             ctx = self.library.begin(skill)
             out.append(self.policy.value(skill, self.library.features(ctx, self._obs)) if ctx is not None else 0.0)
         return out
+
+    def action_affordances(self, actions: Sequence[str]) -> list[float]:
+        """:meth:`affordances` of the skills named ``actions`` (names from :meth:`admissible_actions`)."""
+        return self.affordances([self.library.skill(name) for name in actions])
 
     def _not_started(self, skill: Skill | None) -> tuple[dict, float, bool, bool, dict]:
         self.episode_options += 1
