@@ -15,3 +15,15 @@ def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("MENTOR_RUNS", str(tmp_path / "runs"))
     # `mentor --no-llm-cache` sets MENTOR_LLM_CACHE in the process; undo it after each test.
     monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (tiny-model ops are far slower with a thread pool on a busy CPU), then
+    the count as it was; a module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -15,13 +15,7 @@ PROMPTS = [BABYAI_PROMPT, "Goal: open the door.\nNext action:", "x"]
 CANDIDATES = [list(BABYAI_ACTIONS), [" toggle", " go forward"], [" turn left the red ball", " a"]]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny-model ops are far slower with a thread pool on a busy CPU; restore the count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

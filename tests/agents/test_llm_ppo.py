@@ -45,13 +45,7 @@ class TextBandit(gym.Env):
         return self.ACTIONS.index(action)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny-model ops are far slower with a thread pool on a busy CPU; restore the count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**kwargs) -> FinetuneConfig:

@@ -7,7 +7,6 @@ import zlib
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import mentor.envs as me
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
@@ -54,12 +53,7 @@ class OneDoor(gym.Env):
         return 0
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def options_env() -> OptionsEnv:

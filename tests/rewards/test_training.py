@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 
 from mentor.errors import ConfigError
 from mentor.rewards.training import (
@@ -23,12 +22,7 @@ TINY = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1}
 TIME_COST = "def compute_reward(state, action, next_state):\n    return -0.01, {'time': -0.01}\n"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def job(tmp_path, code: str = TIME_COST, **kwargs) -> RewardTrainJob:
