@@ -178,7 +178,6 @@ def run_arm(args: argparse.Namespace, zoo: SkillZoo, run: RunDir, prior_weight: 
         return row
 
     curve = [point("zero-shot")]
-    summary = trainer.summary()
     for i in range(args.points):
         trainer.config.max_minutes = args.minutes * (i + 1) / args.points
         summary = trainer.train()

@@ -64,6 +64,7 @@ from mentor.evaluation.protocols import summarize_outcomes
 from mentor.llm import NORMALIZATIONS, make_llm, parse_spec
 from mentor.llm.config import DTYPES
 from mentor.llm.usage import Usage
+from mentor.planners.planner import saycan_scores
 from mentor.runs import RunDir
 
 __all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "LLMFinetuner"]
@@ -469,14 +470,11 @@ class LLMFinetuner:
                 f"prior_weight ({cfg.prior_weight}) needs an env with action_affordances and episode_skill_runs "
                 f"(an options env over skills); {type(slot.env.unwrapped).__name__} has none. Set prior_weight=0."
             ) from None
-        penalty = np.log(cfg.prior_repeat_penalty)
-        return torch.tensor(
-            [
-                np.log(max(a, cfg.prior_min_affordance)) + penalty * runs[name]
-                for name, a in zip(slot.offered, affordances)
-            ],
-            dtype=torch.float32,
+        usefulness = [0.0] * len(slot.offered)
+        scores = saycan_scores(
+            slot.offered, usefulness, affordances, cfg.prior_min_affordance, runs, cfg.prior_repeat_penalty
         )
+        return torch.tensor([np.log(s.affordance * s.novelty) for s in scores], dtype=torch.float32)
 
     def _with_prior(self, out: PolicyOutput, priors: Sequence[torch.Tensor]) -> PolicyOutput:
         """``out`` with ``prior_weight`` times each sample's log prior added to its candidates' logits."""
