@@ -14,6 +14,15 @@ sampled during training, because the machine may be shared.
 
 Writes benchmarks/results/llm_finetune.json (``zero_shot_success``, ``finetuned_success``,
 ``minutes``, ``env_steps``, throughput, the curve) and benchmarks/results/llm_finetune.png.
+
+A multi-task config (``tasks``: BALROG's five BabyAI levels in ``configs/llm_ppo/babyai_balrog.yml``,
+all six actions) trains one policy on every task together, as GLAM does, and evaluates a uniformly
+random policy, the zero-shot and the fine-tuned LLM on the same held-out seeds of each task. Its
+figures go under the ``balrog`` key of the same JSON (the GoToObj keys stay as they are), its curve
+(held-out greedy progression per task against env steps and training minutes) to
+llm_finetune_balrog.png:
+
+    python benchmarks/llm_finetune.py --config configs/llm_ppo/babyai_balrog.yml --minutes 45
 """
 
 from __future__ import annotations
@@ -21,11 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -39,7 +44,14 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
-from mentor.evaluation.episodes import EVAL_SEED_OFFSET  # noqa: E402
+from mentor.benchmarks.agents import random_action  # noqa: E402
+from mentor.benchmarks.provenance import LoadSampler, provenance  # noqa: E402
+from mentor.envs import make  # noqa: E402
+from mentor.evaluation.episodes import (
+    EVAL_SEED_OFFSET,  # noqa: E402
+    run_eval_episodes,  # noqa: E402
+)
+from mentor.evaluation.protocols import summarize_outcomes  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402
 from mentor.paths import configs_root  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402
@@ -64,27 +76,6 @@ def parse_args() -> argparse.Namespace:
     if args.eval_episodes is not None and args.eval_episodes < 1:
         parser.error("--eval-episodes must be >= 1")
     return args
-
-
-class LoadSampler(threading.Thread):
-    """Samples the 1-minute load average every ``period`` seconds until stopped."""
-
-    def __init__(self, period: float = 15.0):
-        super().__init__(daemon=True)
-        self.period = period
-        self.samples: list[float] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.samples.append(os.getloadavg()[0])
-            self._stop_event.wait(self.period)
-
-    def stop(self) -> dict[str, float]:
-        self._stop_event.set()
-        self.join()
-        values = self.samples or [os.getloadavg()[0]]
-        return {"mean": float(np.mean(values)), "max": float(np.max(values)), "samples": len(values)}
 
 
 def brief(result: dict) -> dict:
@@ -153,6 +144,9 @@ def main() -> None:
     config = FinetuneConfig.from_dict(data)
     run = RunDir.create("bench-llm-finetune")
     trainer = LLMFinetuner(config, run)
+    if config.tasks:
+        run_multitask(args, config, trainer, console)
+        return
     console.print(
         f"{config.env_id}, {config.model}: {config.max_minutes} min / {config.total_timesteps} steps budget, "
         f"{config.n_eval_episodes} held-out episodes per evaluation, torch threads {torch.get_num_threads()}, "
@@ -215,20 +209,16 @@ def main() -> None:
         else None,
         "train": summary,
         "curve": curve,
-        "setup": {
-            "config": config.to_dict(),
-            "eval_seeds": f"{EVAL_SEED_OFFSET} + 0..{config.n_eval_episodes - 1}",
-            "load_average_1m_during_training": load_during_training,
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.platform(),
-            "run_dir": str(run.path),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "setup": provenance(
+            config=config.to_dict(),
+            eval_seeds=f"{EVAL_SEED_OFFSET} + 0..{config.n_eval_episodes - 1}",
+            load_average_1m_during_training=load_during_training,
+            run_dir=str(run.path),
+        ),
     }
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if "balrog" in previous:
+        results["balrog"] = previous["balrog"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
@@ -250,6 +240,127 @@ def main() -> None:
         f"load {load_during_training['mean']:.2f} mean, {load_during_training['max']:.2f} max"
     )
     console.print(f"wrote {args.out} and {png}")
+
+
+def random_progression(config: FinetuneConfig) -> dict[str, dict]:
+    """A uniformly random admissible action each step, on the held-out seeds of each task."""
+    rows = {}
+    for task in config.task_ids:
+        env = make(task, **config.env_kwargs)
+        rng = np.random.default_rng(config.seed)
+        rows[task] = summarize_outcomes(
+            run_eval_episodes(
+                env, lambda obs, e, rng=rng: random_action(e, rng), config.n_eval_episodes, EVAL_SEED_OFFSET
+            )
+        )
+        env.close()
+    return rows
+
+
+def plot_multitask(run: RunDir, rows: dict[str, dict], balrog: dict, path: Path) -> list[dict]:
+    """Held-out greedy progression per task and on average, against env steps and against training minutes."""
+    minutes_at = {r["step"]: r["seconds"] / 60 for r in run.iter_metrics("update")}
+    evals = [{"env_steps": 0, "minutes": 0.0, **{t: r["zero_shot"] for t, r in rows.items()}}]
+    for record in run.iter_metrics("eval"):
+        point = {"env_steps": record["step"], "minutes": minutes_at.get(record["step"], float("nan"))}
+        point.update({t: record[f"progression/{t.split('/')[-1]}"] for t in rows})
+        evals.append(point)
+    evals.append(
+        {"env_steps": balrog["env_steps"], "minutes": balrog["minutes"], **{t: r["finetuned"] for t, r in rows.items()}}
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, x in zip(axes, ("env_steps", "minutes")):
+        xs = [e[x] for e in evals]
+        for task in rows:
+            ax.plot(
+                xs, [e[task] for e in evals], marker=".", alpha=0.6, label=task.split("/")[-1].removeprefix("BabyAI-")
+            )
+        ax.plot(xs, [np.mean([e[t] for t in rows]) for e in evals], color="black", linewidth=2, label="mean")
+        ax.axhline(balrog["random_mean_progression"], color="grey", linestyle=":", label="random (mean, same seeds)")
+        ax.axhline(77.6, color="tab:red", linestyle="--", label="GPT-4o zero-shot (BALROG, published)")
+        ax.set_xlabel("env steps" if x == "env_steps" else "training minutes")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("held-out greedy progression")
+    axes[0].set_ylim(-2, 102)
+    axes[1].legend(loc="best", fontsize=7)
+    fig.suptitle(
+        f"BALROG BabyAI, one multi-task policy ({balrog['model']}, LoRA): mean progression "
+        f"{balrog['zero_shot_mean_progression']:.1f} zero-shot -> {balrog['finetuned_mean_progression']:.1f}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return evals
+
+
+def run_multitask(args: argparse.Namespace, config: FinetuneConfig, trainer: LLMFinetuner, console: Console) -> None:
+    """Random, zero-shot and fine-tuned progression per task on the same held-out seeds; writes the ``balrog`` key."""
+    console.print(
+        f"{len(config.tasks)} tasks, {config.model}: {config.max_minutes} min / {config.total_timesteps} steps, "
+        f"{config.n_eval_episodes} held-out episodes per task; run {trainer.run.path}"
+    )
+    random_rows = random_progression(config)
+    zero_shot = trainer.evaluate_tasks()
+    console.print(f"zero-shot mean progression {zero_shot['mean_progression']:.1f}")
+    load = LoadSampler()
+    load.start()
+    summary = trainer.train()
+    load_during_training = load.stop()
+    finetuned = trainer.evaluate_tasks()
+    trainer.close()
+    rows = {
+        task: {
+            "random": random_rows[task]["progression"],
+            "zero_shot": zero_shot["tasks"][task]["progression"],
+            "finetuned": finetuned["tasks"][task]["progression"],
+            "finetuned_mean_length": finetuned["tasks"][task]["mean_length"],
+        }
+        for task in config.tasks
+    }
+    balrog = {
+        "setting": "one policy trained on the five tasks together (GLAM's multi-task setting), all six actions",
+        "model": "SmolLM2-135M" if config.model == "transformers:embedded" else config.model,
+        "tasks": rows,
+        "random_mean_progression": float(np.mean([r["random"] for r in rows.values()])),
+        "zero_shot_mean_progression": zero_shot["mean_progression"],
+        "finetuned_mean_progression": finetuned["mean_progression"],
+        "gpt4o_zero_shot_published": 77.6,
+        "minutes": summary["minutes"],
+        "env_steps": summary["env_steps"],
+        "env_steps_per_s": summary["env_steps_per_s"],
+        "eval_episodes_per_task": config.n_eval_episodes,
+        "deterministic_eval": config.deterministic_eval,
+    }
+    png = args.out.with_name(args.out.stem + "_balrog.png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    balrog["curve"] = plot_multitask(trainer.run, rows, balrog, png)
+    balrog["setup"] = provenance(
+        config=config.to_dict(),
+        eval_seeds=f"{EVAL_SEED_OFFSET} + 0..{config.n_eval_episodes - 1} per task",
+        load_average_1m_during_training=load_during_training,
+        run_dir=str(trainer.run.path),
+    )
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results["balrog"] = balrog
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+    table = Table(title=f"BALROG BabyAI: greedy progression on {config.n_eval_episodes} held-out seeds per task")
+    for column in ("task", "random", "zero-shot", "fine-tuned"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task, row in rows.items():
+        table.add_row(task, f"{row['random']:.0f}", f"{row['zero_shot']:.0f}", f"{row['finetuned']:.0f}")
+    table.add_row(
+        "mean",
+        f"{balrog['random_mean_progression']:.1f}",
+        f"{balrog['zero_shot_mean_progression']:.1f}",
+        f"{balrog['finetuned_mean_progression']:.1f}",
+    )
+    console.print(table)
+    console.print(
+        f"{summary['env_steps']} env steps in {summary['minutes']:.1f} min ({summary['env_steps_per_s']:.2f}/s); "
+        f"load {load_during_training['mean']:.2f} mean; wrote {args.out} (balrog) and {png}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ and SayCan's repeat penalty), so that at ``prior_weight=1`` the untrained greedy
 Each ``--prior-weights`` arm fine-tunes a fresh policy from the same zoo (``0`` is the ablation
 without the prior). The skills are a goal-conditioned SB3 PPO zoo trained now for ``--skill-steps``
 on ``--skill-envs`` together (``--zoo PATH`` or ``--zoo latest`` reuses one). Only the high-level
-decisions are fine-tuned (LoRA on the top layers, value head). Every policy is evaluated on the same
+decisions are fine-tuned (LoRA on the top layers, value head; the settings of
+``configs/llm_ppo/hierarchical_high_level.yml``, ``-p`` overrides them). Every policy is evaluated on the same
 held-out seeds, greedy and sampled, before training and after each of ``--points`` equal slices of
 ``--minutes``; SayCan (``mentor.planners``, the hierarchical agent's ``saycan`` high level) plays the
 same seeds with the same zoo. Env steps are low-level steps: skill training and skill evaluation,
@@ -36,6 +37,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
 from mentor.agents.hierarchical import (  # noqa: E402
     DEMO_SKILL_ENV_IDS,
@@ -47,12 +49,13 @@ from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
 from mentor.envs import make as make_env  # noqa: E402
 from mentor.errors import ConfigError  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402
-from mentor.planners.planner import PlannerConfig  # noqa: E402
+from mentor.paths import configs_root  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402
 from mentor.skills.options import OptionsConfig, OptionsEnv  # noqa: E402
 from mentor.skills.zoo import SkillZoo, SkillZooConfig, train_skill_zoo  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
+HIGH_LEVEL_CONFIG = configs_root() / "llm_ppo" / "hierarchical_high_level.yml"
 
 
 def parse_args() -> argparse.Namespace:
@@ -127,29 +130,17 @@ def run_arm(args: argparse.Namespace, zoo: SkillZoo, run: RunDir, prior_weight: 
     def options_env() -> OptionsEnv:
         return OptionsEnv(make_env(args.env), zoo, OptionsConfig(max_options=args.max_options))
 
-    saycan = PlannerConfig()
-    settings = dict(
-        prompt_template="{text}\nNext skill:",
+    settings = yaml.safe_load(HIGH_LEVEL_CONFIG.read_text())
+    settings.update(
+        env_id=args.env,
         model=args.llm,
-        num_threads=1,
-        normalize="token",
-        trainable_layers=2,
-        n_envs=8,
-        n_steps=16,
-        total_timesteps=None,
         max_minutes=args.minutes / args.points,
-        learning_rate=3e-3,
-        n_epochs=4,
-        batch_size=32,
-        gamma=0.95,
         prior_weight=prior_weight,
-        prior_min_affordance=saycan.min_affordance,
-        prior_repeat_penalty=saycan.repeat_penalty,
         seed=args.seed,
         n_eval_episodes=args.eval_episodes,
         verbose=True,
     )
-    config = FinetuneConfig(args.env, **{**settings, **parse_overrides(args.set)})
+    config = FinetuneConfig.from_dict({**settings, **parse_overrides(args.set)})
     trainer = LLMFinetuner(config, RunDir(run.path / f"llm-ppo-prior-{prior_weight:g}"), env_fn=options_env)
     training_low_level_steps = 0
 

@@ -272,8 +272,7 @@ class LLMPolicy(nn.Module):
             self.value_head = nn.Sequential(
                 nn.Linear(hidden, value_hidden_size), nn.Tanh(), nn.Linear(value_hidden_size, 1)
             )
-        dtype = next(model.parameters()).dtype
-        self.value_head.to(device=self.device, dtype=dtype)
+        self.value_head.to(device=self.device)
 
     @property
     def lm(self) -> Any:
@@ -348,8 +347,7 @@ class LLMPolicy(nn.Module):
         hidden = body.norm(self._layers(trunk_states, batch, body.layers[self.num_trunk_layers :]))
         flat = hidden.reshape(-1, hidden.shape[-1])
         logits = self.lm.lm_head(flat[batch.logit_rows]).float()
-        logits = logits[batch.target_rows]
-        token_lp = logits.gather(-1, batch.target_ids.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+        token_lp = logits[batch.target_rows, batch.target_ids] - logits.logsumexp(-1)[batch.target_rows]
         token_lp = token_lp.masked_fill(~batch.target_mask, 0.0)
         names = [c for s in batch.samples for c in s.candidates]
         scores = normalize_token_logprobs(token_lp, batch.target_mask, names, self.normalize)
@@ -358,7 +356,7 @@ class LLMPolicy(nn.Module):
         value = None
         if values:
             last = hidden[torch.arange(len(batch.samples), device=hidden.device), batch.prompt_last]
-            value = self.value_head(last).squeeze(-1).float()
+            value = self.value_head(last.float()).squeeze(-1)
         return PolicyOutput(logits=out, values=value)
 
     def forward(self, batch: TreeBatch, values: bool = True) -> PolicyOutput:
@@ -381,9 +379,10 @@ class TrunkCache:
     """Trunk states of recent samples, least recently used dropped first.
 
     The trunk is frozen, so a sample's trunk states never change while the adapters train: a prompt
-    seen again (frequent in grid worlds) costs only the trained layers. Misses are computed one
-    sample at a time on CPU, so that a sample's states do not depend on which samples shared its
-    batch and a resumed run repeats bit for bit; on other devices they are batched.
+    seen again (frequent in grid worlds) costs only the trained layers. On CPU, misses are batched
+    by token count, one pass per length and no padding, so that a sample's states do not depend on
+    which samples shared its batch and a resumed run repeats bit for bit; on other devices all
+    misses go in one padded pass.
 
     Args:
         policy: the policy whose trunk is cached.
@@ -411,16 +410,14 @@ class TrunkCache:
             return [states[i, : s.num_tokens] for i, s in enumerate(samples)]
         missing = list(dict.fromkeys(s for s in samples if s not in self._states))
         self.hits += len(samples) - len(missing)
-        if missing:
-            if device.type == "cpu":
-                computed = [self.policy.trunk(collate_trees([s], device))[0] for s in missing]
-                self.passes += len(missing)
-            else:
-                states = self.policy.trunk(collate_trees(missing, device))
-                computed = [states[i, : s.num_tokens] for i, s in enumerate(missing)]
-                self.passes += 1
-            for sample, state in zip(missing, computed):
-                self._states[sample] = state
+        groups: dict[int, list[TreeSample]] = {}
+        for sample in missing:
+            groups.setdefault(sample.num_tokens if device.type == "cpu" else 0, []).append(sample)
+        for group in groups.values():
+            states = self.policy.trunk(collate_trees(group, device))
+            self.passes += 1
+            for i, sample in enumerate(group):
+                self._states[sample] = states[i, : sample.num_tokens]
         out = []
         for s in samples:
             self._states.move_to_end(s)

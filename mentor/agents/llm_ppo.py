@@ -22,7 +22,10 @@ gives admissible action strings: BabyAI-Text, TextWorld, or an options env whose
 names. Episodes that hit a time limit are treated as ended (no bootstrap from the last state).
 
 A run folder holds the config, ``metrics.jsonl`` (``episode``, ``update`` and, with ``eval_freq``,
-``eval`` records, each with ``step`` in env steps), TensorBoard logs and ``checkpoints/trainer.pt``: LoRA and value-head
+``eval`` records, each with ``step`` in env steps), TensorBoard logs and ``checkpoints/trainer.pt``. Each update
+record carries the training health: policy entropy, approximate KL, gradient norm (mean and max), the spread of
+returns (within groups when critic-free) and ``health/echo_trap``, set with a warning when that spread collapses
+while the gradient norm spikes (:mod:`mentor.agents.training_health`). The checkpoint holds LoRA and value-head
 weights, optimiser, every RNG state, counters, and each env's episode seed and actions so far, which
 are replayed on resume. A killed run resumed with ``train(resume=True)`` continues exactly where its
 last checkpoint left it.
@@ -37,7 +40,7 @@ import random
 import string
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +59,7 @@ from mentor.agents.llm_policy import (
     collate_trees,
     pad_states,
 )
+from mentor.agents.training_health import TrainingHealth, return_spread
 from mentor.envs import describe, text_to_action
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
@@ -92,6 +96,14 @@ class FinetuneConfig:
     # --- task
     env_id: str = field(default="mentor/BabyAI-GoToObj-v0", metadata=_help("Env id with a text view."))
     env_kwargs: dict[str, Any] = field(default_factory=dict, metadata=_help("Keyword arguments of gym.make."))
+    tasks: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "Multi-task training (GLAM): env ids that one policy learns together, the n_envs split into equal "
+            "blocks of consecutive envs, one block per task (each a whole number of groups when critic-free); "
+            "env_id is then unused. Empty: env_id alone."
+        ),
+    )
     actions: tuple[str, ...] | None = field(
         default=None,
         metadata=_help("Offer the LLM only these admissible actions (None: every admissible action)."),
@@ -201,6 +213,7 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         self.actions = tuple(self.actions) if self.actions is not None else None
+        self.tasks = tuple(self.tasks)
         self.lora_target_modules = tuple(self.lora_target_modules)
         self.rollout_size = self.n_envs * self.n_steps
         backend, _, _ = parse_spec(self.model)
@@ -214,6 +227,13 @@ class FinetuneConfig:
             raise ConfigError(f"normalize {self.normalize!r} is not one of {', '.join(NORMALIZATIONS)}.")
         if self.advantage not in ADVANTAGES:
             raise ConfigError(f"advantage {self.advantage!r} is not one of {', '.join(ADVANTAGES)}.")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ConfigError(f"tasks lists an env id twice: {', '.join(self.tasks)}.")
+        if self.tasks and self.n_envs % len(self.tasks):
+            raise ConfigError(
+                f"n_envs ({self.n_envs}) must be a multiple of the number of tasks ({len(self.tasks)}), "
+                "so that each task gets the same number of envs."
+            )
         if self.actions is not None and not self.actions:
             raise ConfigError("actions is empty; give at least one action string or None for all admissible ones.")
         fields = {name for _, name, _, _ in string.Formatter().parse(self.prompt_template) if name is not None}
@@ -270,9 +290,11 @@ class FinetuneConfig:
         if self.advantage != "gae":
             if self.group_size < 2:
                 raise ConfigError(f"group_size ({self.group_size}) must be at least 2 for {self.advantage}.")
-            if self.n_envs % self.group_size:
+            per_task = self.n_envs // max(len(self.tasks), 1)
+            if per_task % self.group_size:
                 raise ConfigError(
-                    f"n_envs ({self.n_envs}) must be divisible by group_size ({self.group_size}) for {self.advantage}."
+                    f"n_envs ({self.n_envs}) must be divisible by group_size ({self.group_size}) for {self.advantage}"
+                    + (f" in each of the {len(self.tasks)} tasks." if self.tasks else ".")
                 )
         elif self.batch_size > self.rollout_size:
             raise ConfigError(
@@ -287,6 +309,11 @@ class FinetuneConfig:
             )
 
     @property
+    def task_ids(self) -> tuple[str, ...]:
+        """The env ids trained on: ``tasks``, or ``env_id`` alone."""
+        return self.tasks or (self.env_id,)
+
+    @property
     def uses_value(self) -> bool:
         """Whether the value head is trained (``gae``)."""
         return self.advantage == "gae"
@@ -294,6 +321,7 @@ class FinetuneConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("rollout_size")
+        data["tasks"] = list(data["tasks"])
         for key in ("actions", "lora_target_modules"):
             if data[key] is not None:
                 data[key] = list(data[key])
@@ -318,6 +346,7 @@ class _Slot:
     """One env of the vector and what is needed to replay its current episode."""
 
     env: gym.Env
+    task: str = ""
     seed: int = 0
     actions: list[str] = field(default_factory=list)
     offered: list[str] = field(default_factory=list)
@@ -355,7 +384,12 @@ class LLMFinetuner:
     Args:
         config: the settings; ``None`` takes the defaults.
         run: the run folder; ``None`` creates ``runs/<date>-llm-ppo-<env>``.
-        env_fn: builds one env with a text view; ``None`` means ``mentor.envs.make(config.env_id, **env_kwargs)``.
+        env_fn: builds one env with a text view, or a mapping from each of ``config.task_ids`` to its builder;
+            ``None`` means ``mentor.envs.make(task, **env_kwargs)`` for each task (``config.env_id`` alone when
+            there are no ``tasks``).
+
+    Raises:
+        ConfigError: one ``env_fn`` for several tasks, or a mapping whose keys are not the tasks.
 
     Example:
         >>> cfg = FinetuneConfig("mentor/BabyAI-GoToObj-v0", model="transformers:tiny", total_timesteps=64)
@@ -368,15 +402,30 @@ class LLMFinetuner:
         self,
         config: FinetuneConfig | None = None,
         run: RunDir | None = None,
-        env_fn: Callable[[], gym.Env] | None = None,
+        env_fn: Callable[[], gym.Env] | Mapping[str, Callable[[], gym.Env]] | None = None,
     ):
         self.config = cfg = config if config is not None else FinetuneConfig()
         if env_fn is None:
             from mentor.envs import make
 
-            env_fn = functools.partial(make, cfg.env_id, **cfg.env_kwargs)
-        self.env_fn = env_fn
-        self.run = run if run is not None else RunDir.create(f"llm-ppo-{cfg.env_id.split('/')[-1]}")
+            self.env_fns = {task: functools.partial(make, task, **cfg.env_kwargs) for task in cfg.task_ids}
+        elif isinstance(env_fn, Mapping):
+            if set(env_fn) != set(cfg.task_ids):
+                raise ConfigError(
+                    f"env_fn maps {', '.join(env_fn) or 'nothing'}; it needs one builder per task: "
+                    f"{', '.join(cfg.task_ids)}."
+                )
+            self.env_fns = {task: env_fn[task] for task in cfg.task_ids}
+        elif cfg.tasks:
+            raise ConfigError(
+                f"env_fn builds one env, but the config has {len(cfg.tasks)} tasks; pass a mapping from each task "
+                "to its builder, or env_fn=None to make them from their ids."
+            )
+        else:
+            self.env_fns = {cfg.env_id: env_fn}
+        self.env_fn = next(iter(self.env_fns.values()))
+        name = "multitask" if cfg.tasks else cfg.env_id.split("/")[-1]
+        self.run = run if run is not None else RunDir.create(f"llm-ppo-{name}")
         self.console = Console()
         self.llm = make_llm(cfg.model, cache=False, dtype=cfg.dtype, device=cfg.device, num_threads=cfg.num_threads)
         self.policy = LLMPolicy(
@@ -399,7 +448,8 @@ class LLMFinetuner:
             groups.append({"params": list(self.policy.value_head.parameters()), "lr": cfg.value_learning_rate})
         self.optimizer = torch.optim.Adam(groups, eps=1e-5)
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.slots = [_Slot(env_fn()) for _ in range(cfg.n_envs)]
+        tasks = [cfg.task_ids[i * len(cfg.task_ids) // cfg.n_envs] for i in range(cfg.n_envs)]
+        self.slots = [_Slot(self.env_fns[task](), task) for task in tasks]
         self.num_updates = 0
         self.num_timesteps = 0
         self.num_episodes = 0
@@ -412,13 +462,16 @@ class LLMFinetuner:
             "trunk_hits": 0,
             "update_samples": 0,
         }
+        self.health = TrainingHealth()
         self._next_seed = 0
         self._started = False
         self._writer = None
 
     # ---- construction from a run folder
     @classmethod
-    def from_run(cls, run: RunDir, env_fn: Callable[[], gym.Env] | None = None) -> LLMFinetuner:
+    def from_run(
+        cls, run: RunDir, env_fn: Callable[[], gym.Env] | Mapping[str, Callable[[], gym.Env]] | None = None
+    ) -> LLMFinetuner:
         """The trainer of an existing run folder, with its saved config (call ``train(resume=True)`` next)."""
         data = {k: v for k, v in run.read_config().items() if k != "agent"}
         return cls(FinetuneConfig.from_dict(data), run, env_fn)
@@ -518,10 +571,15 @@ class LLMFinetuner:
         done = bool(terminated or truncated)
         return float(reward), done, info.get("episode_outcome") if done else None
 
-    def _log_episode(self, outcome: dict[str, Any] | None) -> None:
+    def _end_episode(self, slot: _Slot, outcome: dict[str, Any] | None, buf: _Rollout) -> None:
+        """Count and log an ended episode, with its task when multi-task, and keep its outcome in ``buf``."""
         self.num_episodes += 1
-        if outcome is not None:
-            self.run.append_metrics({"kind": "episode", "step": self.num_timesteps, **outcome})
+        if outcome is None:
+            return
+        if self.config.tasks:
+            outcome = {"task": slot.task, **outcome}
+        self.run.append_metrics({"kind": "episode", "step": self.num_timesteps, **outcome})
+        buf.outcomes.append(outcome)
 
     # ---- stage 1: rollouts
     def _collect_rollouts(self) -> _Rollout:
@@ -573,9 +631,7 @@ class LLMFinetuner:
                 buf.rewards.append(reward)
                 buf.dones.append(done)
                 if done:
-                    self._log_episode(outcome)
-                    if outcome is not None:
-                        buf.outcomes.append(outcome)
+                    self._end_episode(slot, outcome, buf)
                     self._reset(slot, self._training_seed())
             samples = self._encode(self.slots)
         buf.last_values = self._counted(samples, [s.prior for s in self.slots], values=True)[0].values.float().cpu()
@@ -606,9 +662,7 @@ class LLMFinetuner:
                 buf.episode_returns[first + i] += reward
                 if done:
                     slot.done = True
-                    self._log_episode(outcome)
-                    if outcome is not None:
-                        buf.outcomes.append(outcome)
+                    self._end_episode(slot, outcome, buf)
         self.num_episodes = first + cfg.n_envs
         return buf
 
@@ -717,6 +771,7 @@ class LLMFinetuner:
                 break
         self.policy.eval()
         result = {f"train/{k}": float(np.mean(v)) for k, v in history.items()}
+        result["train/grad_norm_max"] = float(np.max(history["grad_norm"]))
         result["train/early_stop"] = float(stop)
         if cfg.uses_value:
             values, returns = torch.tensor(buf.values), buf.returns
@@ -770,6 +825,13 @@ class LLMFinetuner:
         self.train_seconds += seconds
         self.num_updates += 1
         outcomes = buf.outcomes
+        if self.config.uses_value:
+            spread = return_spread([o["return"] for o in outcomes])
+        else:
+            spread = return_spread(
+                [buf.episode_returns[e] for e in sorted(buf.episode_returns)], self.config.group_size
+            )
+        echo_trap = self.health.observe(spread, stats["train/grad_norm_max"])
         record = {
             "kind": "update",
             "step": self.num_timesteps,
@@ -780,7 +842,10 @@ class LLMFinetuner:
             "rollout/success_rate": float(np.mean([o["success"] for o in outcomes])) if outcomes else None,
             "rollout/mean_return": float(np.mean([o["return"] for o in outcomes])) if outcomes else None,
             "rollout/mean_length": float(np.mean([o["length"] for o in outcomes])) if outcomes else None,
+            **self._task_success(outcomes),
+            "rollout/return_std": spread,
             **stats,
+            "health/echo_trap": float(echo_trap),
             "time/rollout_seconds": rollout_seconds,
             "time/update_seconds": seconds - rollout_seconds,
             "time/env_steps_per_s": len(buf) / seconds,
@@ -795,10 +860,20 @@ class LLMFinetuner:
                 f"update {self.num_updates}: {self.num_timesteps} steps, {self.train_seconds / 60:.1f} min, "
                 f"success {'-' if success is None else f'{100 * success:.0f}%'} over {len(outcomes)} episodes, "
                 f"loss {stats['train/loss']:.3f}, approx_kl {stats['train/approx_kl']:.4f}, "
+                f"entropy {stats['train/entropy']:.3f}, grad norm {stats['train/grad_norm_max']:.2f}, "
                 f"{record['time/env_steps_per_s']:.2f} steps/s"
             )
+        if echo_trap:
+            message = (
+                f"update {self.num_updates}: the return spread {'within groups ' if not self.config.uses_value else ''}"
+                f"fell to {spread:.3g} (peak {max(self.health.spreads, default=spread):.3g}) while the gradient norm spiked to "
+                f"{stats['train/grad_norm_max']:.3g}: the policy may be collapsing (RAGEN's echo trap). Consider a "
+                "larger ent_coef or kl_coef, a lower learning_rate, or the last good checkpoint."
+            )
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            self.console.print(f"[yellow]warning:[/] {message}")
         if self.config.eval_freq and self.num_updates % self.config.eval_freq == 0:
-            result = self.evaluate(self.config.eval_freq_episodes)
+            result = self._periodic_evaluation()
             stats = {k: v for k, v in result.items() if k not in ("outcomes", "deterministic")}
             self.run.append_metrics({"kind": "eval", "step": self.num_timesteps, "update": self.num_updates, **stats})
             if self._writer is not None:
@@ -809,6 +884,27 @@ class LLMFinetuner:
                 )
         if self.num_updates % self.config.checkpoint_freq == 0 or not self._budget_left():
             self.save_checkpoint()
+
+    def _periodic_evaluation(self) -> dict[str, Any]:
+        """The evaluation of ``eval_freq``: of the one task, or of every task with their mean (multi-task)."""
+        episodes = self.config.eval_freq_episodes
+        if not self.config.tasks:
+            return self.evaluate(episodes)
+        result = self.evaluate_tasks(episodes)
+        return {
+            "episodes": episodes * len(self.config.tasks),
+            "success_rate": result["mean_success_rate"],
+            "progression": result["mean_progression"],
+            **{f"progression/{task.split('/')[-1]}": r["progression"] for task, r in result["tasks"].items()},
+        }
+
+    def _task_success(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+        """``rollout/success_rate/<task>`` of each task of a multi-task run (None when none of its episodes ended)."""
+        result: dict[str, float | None] = {}
+        for task in self.config.tasks:
+            ended = [o["success"] for o in outcomes if o["task"] == task]
+            result[f"rollout/success_rate/{task.split('/')[-1]}"] = float(np.mean(ended)) if ended else None
+        return result
 
     def summary(self) -> dict[str, Any]:
         """Counters and throughput so far (rates over training wall-clock time)."""
@@ -854,6 +950,7 @@ class LLMFinetuner:
                 "train_seconds": self.train_seconds,
                 "next_seed": self._next_seed,
                 "counters": dict(self.counters),
+                "health": self.health.state_dict(),
             },
             "envs": [{"seed": s.seed, "actions": list(s.actions)} for s in self.slots],
         }
@@ -883,6 +980,8 @@ class LLMFinetuner:
         self.train_seconds = progress["train_seconds"]
         self._next_seed = progress["next_seed"]
         self.counters.update(progress["counters"])
+        if "health" in progress:
+            self.health.load_state_dict(progress["health"])
         for slot, saved in zip(self.slots, state["envs"]):
             self._reset(slot, saved["seed"])
             for action in saved["actions"]:
@@ -903,6 +1002,7 @@ class LLMFinetuner:
         n_episodes: int | None = None,
         deterministic: bool | None = None,
         seed_offset: int = EVAL_SEED_OFFSET,
+        task: str | None = None,
     ) -> dict[str, Any]:
         """Play episodes with seeds ``seed_offset + i`` on ``n_envs`` fresh envs, one batched forward per step.
 
@@ -910,6 +1010,10 @@ class LLMFinetuner:
             n_episodes: episodes to play; ``None`` means ``config.n_eval_episodes``.
             deterministic: take the most likely action; ``None`` means ``config.deterministic_eval``.
             seed_offset: first episode seed (by default the held-out evaluation seeds).
+            task: the env id to play, one of ``config.task_ids`` (``None``: the first).
+
+        Raises:
+            ConfigError: ``task`` is not one of the trainer's tasks.
 
         Returns:
             :func:`~mentor.evaluation.protocols.summarize_outcomes` of the episodes, with ``outcomes``
@@ -918,8 +1022,11 @@ class LLMFinetuner:
         cfg = self.config
         n_episodes = cfg.n_eval_episodes if n_episodes is None else n_episodes
         deterministic = cfg.deterministic_eval if deterministic is None else deterministic
+        task = cfg.task_ids[0] if task is None else task
+        if task not in self.env_fns:
+            raise ConfigError(f"task {task!r} is not one of this trainer's tasks: {', '.join(self.env_fns)}.")
         generator = torch.Generator().manual_seed(seed_offset)
-        slots = [_Slot(self.env_fn()) for _ in range(min(cfg.n_envs, n_episodes))]
+        slots = [_Slot(self.env_fns[task](), task) for _ in range(min(cfg.n_envs, n_episodes))]
         owner: dict[int, int] = {}
         outcomes: dict[int, dict[str, Any]] = {}
         next_episode, steps, start = 0, 0, time.perf_counter()
@@ -953,6 +1060,15 @@ class LLMFinetuner:
             "seconds": time.perf_counter() - start,
             "env_steps": steps,
             "deterministic": deterministic,
+        }
+
+    def evaluate_tasks(self, n_episodes: int | None = None, deterministic: bool | None = None) -> dict[str, Any]:
+        """:meth:`evaluate` on each of ``config.task_ids``, with the mean progression and success over the tasks."""
+        tasks = {task: self.evaluate(n_episodes, deterministic, task=task) for task in self.config.task_ids}
+        return {
+            "tasks": tasks,
+            "mean_progression": float(np.mean([r["progression"] for r in tasks.values()])),
+            "mean_success_rate": float(np.mean([r["success_rate"] for r in tasks.values()])),
         }
 
     def as_policy(self, deterministic: bool = True) -> Policy:

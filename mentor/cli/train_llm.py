@@ -128,29 +128,41 @@ def train_llm_ppo_command(
             from mentor.agents.hierarchical import resolve_zoo
 
             options = {"zoo": str(resolve_zoo(skills, cfg.env_id, "--skills")), "max_options": max_options}
-        run = RunDir.create(name or f"llm-ppo-{cfg.env_id.split('/')[-1]}")
+        run = RunDir.create(name or f"llm-ppo-{'multitask' if cfg.tasks else cfg.env_id.split('/')[-1]}")
         if options is not None:
             run.write_json(OPTIONS_ENV_FILE, options)
     run.lock()
     env_fn = _options_env_fn(cfg.env_id, options["zoo"], options["max_options"]) if options else None
     trainer = LLMFinetuner(cfg, run, env_fn=env_fn)
     if zero_shot and not resume:
-        before = trainer.evaluate()
-        run.write_json("eval_zero_shot.json", before)
-        console.print(
-            f"zero-shot: success {100 * before['success_rate']:.1f}% over {before['episodes']} held-out episodes"
-        )
+        if cfg.tasks:
+            before = trainer.evaluate_tasks()
+            run.write_json("eval_zero_shot.json", before)
+            console.print(f"zero-shot: mean progression {before['mean_progression']:.1f} over {len(cfg.tasks)} tasks")
+        else:
+            before = trainer.evaluate()
+            run.write_json("eval_zero_shot.json", before)
+            console.print(
+                f"zero-shot: success {100 * before['success_rate']:.1f}% over {before['episodes']} held-out episodes"
+            )
     summary = trainer.train(resume=resume)
     trainer.usage().save(run.path / "llm_usage.json")
     console.print(
         f"trained {summary['env_steps']} env steps in {summary['minutes']:.1f} min: "
         f"{summary['env_steps_per_s']:.2f} env steps/s, {summary['llm_forwards_per_s']:.2f} LLM forwards/s"
     )
-    result = trainer.evaluate()
-    run.write_json("eval.json", {**result, "train": summary})
-    console.print(
-        f"eval: success {100 * result['success_rate']:.1f}%, mean return {result['mean_return']:.3f} "
-        f"over {result['episodes']} held-out episodes"
-    )
+    if cfg.tasks:
+        tasks = trainer.evaluate_tasks()
+        run.write_json("eval.json", {**tasks, "train": summary})
+        for task, result in tasks["tasks"].items():
+            console.print(f"eval {task}: progression {result['progression']:.1f} over {result['episodes']} episodes")
+        console.print(f"eval: mean progression {tasks['mean_progression']:.1f} over {len(tasks['tasks'])} tasks")
+    else:
+        result = trainer.evaluate()
+        run.write_json("eval.json", {**result, "train": summary})
+        console.print(
+            f"eval: success {100 * result['success_rate']:.1f}%, mean return {result['mean_return']:.3f} "
+            f"over {result['episodes']} held-out episodes"
+        )
     console.print(f"run: {run.path}")
     trainer.close()

@@ -146,3 +146,17 @@ def test_trunk_cache_reuses_states_and_drops_the_least_recently_used(tokenizer):
         torch.testing.assert_close(alone, together, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match=r"max_entries \(-1\) must be 0 or more"):
         TrunkCache(policy, max_entries=-1)
+
+
+def test_trunk_cache_batches_misses_of_equal_length_bit_for_bit(tokenizer):
+    """One pass per token count, no padding: each state equals the sample's own one-sample pass exactly."""
+    policy = make_policy(tokenizer)
+    prompts = ["Goal: go to door 1.", "Goal: go to door 2.", "Goal: open the door.", "Goal: go to door 3.", "x"]
+    samples = policy.encode(prompts, [[" turn left", " go forward"]] * len(prompts))
+    lengths = {s.num_tokens for s in samples}
+    assert len(lengths) < len(samples)
+    cache = TrunkCache(policy)
+    states = cache(samples)
+    assert cache.passes == len(lengths)
+    for sample, state in zip(samples, states):
+        assert torch.equal(state, policy.trunk(collate_trees([sample]))[0])
