@@ -294,6 +294,20 @@ def plot_multitask(run: RunDir, rows: dict[str, dict], balrog: dict, path: Path)
     return evals
 
 
+def training_success(run: RunDir, tasks: tuple[str, ...]) -> dict[str, dict[str, float | int | None]]:
+    """Success of the sampled policy on its training episodes of each task, in the first and the last quarter."""
+    result = {}
+    for task in tasks:
+        ended = [e["success"] for e in run.iter_metrics("episode") if e.get("task") == task]
+        quarter = max(len(ended) // 4, 1)
+        result[task] = {
+            "episodes": len(ended),
+            "first_quarter": float(np.mean(ended[:quarter])) if ended else None,
+            "last_quarter": float(np.mean(ended[-quarter:])) if ended else None,
+        }
+    return result
+
+
 def run_multitask(args: argparse.Namespace, config: FinetuneConfig, trainer: LLMFinetuner, console: Console) -> None:
     """Random, zero-shot and fine-tuned progression per task on the same held-out seeds; writes the ``balrog`` key."""
     console.print(
@@ -302,12 +316,14 @@ def run_multitask(args: argparse.Namespace, config: FinetuneConfig, trainer: LLM
     )
     random_rows = random_progression(config)
     zero_shot = trainer.evaluate_tasks()
+    sampled_before = trainer.evaluate_tasks(deterministic=False) if args.sampled_eval else None
     console.print(f"zero-shot mean progression {zero_shot['mean_progression']:.1f}")
     load = LoadSampler()
     load.start()
     summary = trainer.train()
     load_during_training = load.stop()
     finetuned = trainer.evaluate_tasks()
+    sampled_after = trainer.evaluate_tasks(deterministic=False) if args.sampled_eval else None
     trainer.close()
     rows = {
         task: {
@@ -315,6 +331,14 @@ def run_multitask(args: argparse.Namespace, config: FinetuneConfig, trainer: LLM
             "zero_shot": zero_shot["tasks"][task]["progression"],
             "finetuned": finetuned["tasks"][task]["progression"],
             "finetuned_mean_length": finetuned["tasks"][task]["mean_length"],
+            **(
+                {
+                    "zero_shot_sampled": sampled_before["tasks"][task]["progression"],
+                    "finetuned_sampled": sampled_after["tasks"][task]["progression"],
+                }
+                if args.sampled_eval
+                else {}
+            ),
         }
         for task in config.tasks
     }
@@ -325,6 +349,9 @@ def run_multitask(args: argparse.Namespace, config: FinetuneConfig, trainer: LLM
         "random_mean_progression": float(np.mean([r["random"] for r in rows.values()])),
         "zero_shot_mean_progression": zero_shot["mean_progression"],
         "finetuned_mean_progression": finetuned["mean_progression"],
+        "zero_shot_sampled_mean_progression": sampled_before["mean_progression"] if args.sampled_eval else None,
+        "finetuned_sampled_mean_progression": sampled_after["mean_progression"] if args.sampled_eval else None,
+        "training_episode_success": training_success(trainer.run, config.tasks),
         "gpt4o_zero_shot_published": 77.6,
         "minutes": summary["minutes"],
         "env_steps": summary["env_steps"],

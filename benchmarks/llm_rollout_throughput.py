@@ -139,12 +139,14 @@ def probe(trainers: dict[str, LLMFinetuner], count: int, threads: int) -> dict[s
             trainer._reset(slots[0], EVAL_SEED_OFFSET + i)
             out = trainer._policy_output(trainer._encode(slots), [slots[0].prior], values=False)[0]
             rows.append(out.log_probs().float().cpu()[0])
-        log_probs[name] = torch.stack(rows)
+        width = max(len(row) for row in rows)
+        log_probs[name] = torch.stack([torch.nn.functional.pad(r, (0, width - len(r)), value=-torch.inf) for r in rows])
     base_name, base = next(iter(log_probs.items()))
+    offered = torch.isfinite(base)
     return {
         "observations": count,
         "reference": base_name,
-        "max_abs_logprob_difference": {n: float((lp - base).abs().max()) for n, lp in log_probs.items()},
+        "max_abs_logprob_difference": {n: float((lp - base)[offered].abs().max()) for n, lp in log_probs.items()},
         "greedy_agreement": {
             n: float((lp.argmax(-1) == base.argmax(-1)).float().mean()) for n, lp in log_probs.items()
         },
@@ -262,24 +264,31 @@ def main() -> None:
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
-    """Env steps against training seconds per arm, with each arm's held-out greedy success in the legend."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    """Per arm: env steps against training minutes, and the success of its training episodes against env steps."""
+    fig, (speed, learning) = plt.subplots(1, 2, figsize=(11, 4.0))
     for name, arm in results["arms"].items():
-        success = "" if arm["success"] is None else f", greedy success {100 * arm['success']:.0f}%"
+        success = "" if arm["success"] is None else f", greedy held-out success {100 * arm['success']:.0f}%"
         curve = arm["curve"]
-        ax.plot(
+        speed.plot(
             [0] + [c["seconds"] / 60 for c in curve],
             [0] + [c["env_steps"] for c in curve],
             marker="o",
             markersize=3,
             label=f"{name}: {arm['env_steps_per_s']:.1f} env steps/s{success}",
         )
-    ax.set_xlabel("training minutes")
-    ax.set_ylabel("env steps")
+        points = [(c["env_steps"], 100 * c["success"]) for c in curve if c["success"] is not None]
+        learning.plot(*zip(*points), marker="o", markersize=3, alpha=0.7, label=name)
+    speed.set_xlabel("training minutes")
+    speed.set_ylabel("env steps")
     ratio = results["rollout_speedup"]["env_steps_per_s_ratio"]
-    ax.set_title(f"LLM fine-tuning throughput, same config and seed: {ratio:.2f}x", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    speed.set_title(f"throughput, same config and seed: {ratio:.2f}x", fontsize=10)
+    learning.set_xlabel("env steps")
+    learning.set_ylabel("success of the update's training episodes (%)")
+    learning.set_ylim(-2, 102)
+    learning.set_title("learning at the same env steps", fontsize=10)
+    for ax in (speed, learning):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
