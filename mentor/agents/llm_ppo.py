@@ -423,7 +423,6 @@ class LLMFinetuner:
             )
         else:
             self.env_fns = {cfg.env_id: env_fn}
-        self.env_fn = next(iter(self.env_fns.values()))
         name = "multitask" if cfg.tasks else cfg.env_id.split("/")[-1]
         self.run = run if run is not None else RunDir.create(f"llm-ppo-{name}")
         self.console = Console()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import gymnasium as gym
 import pytest
 import torch
 
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner, _Rollout
 from mentor.envs import describe
+from mentor.envs.testing import TextBandit
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET
@@ -17,32 +17,6 @@ from mentor.runs import RunDir
 
 GOTO = "mentor/BabyAI-GoToObj-v0"
 MOVES = ("turn left", "turn right", "go forward")
-
-
-class TextBandit(gym.Env):
-    """One-step episodes with two doors; only ``rewarded`` pays 1 (success)."""
-
-    observation_space = gym.spaces.Discrete(1)
-    action_space = gym.spaces.Discrete(2)
-    ACTIONS = ("open the left door", "open the right door")
-
-    def __init__(self, rewarded: int):
-        self.rewarded = rewarded
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return 0, {}
-
-    def step(self, action):
-        reward = float(action == self.rewarded)
-        outcome = {"return": reward, "length": 1, "success": reward > 0}
-        return 0, reward, True, False, {"episode_outcome": outcome}
-
-    def describe(self) -> TextObservation:
-        return TextObservation("open the door with the prize", "You see two doors.", self.ACTIONS)
-
-    def text_to_action(self, action: str) -> int:
-        return self.ACTIONS.index(action)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -289,7 +263,7 @@ def test_evaluate_plays_held_out_seeds_in_order_and_leaves_training_rng_alone():
     assert first["episodes"] == 5 and first["outcomes"] == again["outcomes"]
     assert torch.equal(trainer.generator.get_state(), state)
     assert first["env_steps"] == sum(o["length"] for o in first["outcomes"])
-    env = trainer.env_fn()
+    env = trainer.env_fns[GOTO]()
     env.reset(seed=EVAL_SEED_OFFSET + 4)
     assert trainer.prompt(describe(env), MOVES).startswith(f"Goal: {env.unwrapped.mission}")
     sampled = trainer.evaluate(5, deterministic=False)
@@ -298,7 +272,7 @@ def test_evaluate_plays_held_out_seeds_in_order_and_leaves_training_rng_alone():
 
 def test_as_policy_returns_env_actions():
     trainer = LLMFinetuner(tiny(env_id=GOTO, actions=MOVES))
-    env = trainer.env_fn()
+    env = trainer.env_fns[GOTO]()
     obs, _ = env.reset(seed=0)
     assert trainer.as_policy()(obs, env) in (0, 1, 2)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import pytest
 import torch
 
 from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
-from mentor.envs.text_view import TextObservation
+from mentor.envs.testing import TextBandit
 from mentor.errors import ConfigError
 from mentor.runs import RunDir
 
@@ -16,35 +15,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LEFT, RIGHT = "bandit/left", "bandit/right"
 
 
-class NamedBandit(gym.Env):
-    """One-step episodes with two doors; the mission names the one that pays (progression: success x 100)."""
-
-    observation_space = gym.spaces.Discrete(1)
-    action_space = gym.spaces.Discrete(2)
-    ACTIONS = ("open the left door", "open the right door")
-
-    def __init__(self, rewarded: int):
-        self.rewarded = rewarded
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return 0, {}
-
-    def step(self, action):
-        reward = float(action == self.rewarded)
-        outcome = {"return": reward, "length": 1, "success": reward > 0, "progression": 100.0 * reward}
-        return 0, reward, True, False, {"episode_outcome": outcome}
-
-    def describe(self) -> TextObservation:
-        side = "left" if self.rewarded == 0 else "right"
-        return TextObservation(f"open the {side} door", "You see two doors.", self.ACTIONS)
-
-    def text_to_action(self, action: str) -> int:
-        return self.ACTIONS.index(action)
-
-
 def bandits() -> dict:
-    return {LEFT: lambda: NamedBandit(0), RIGHT: lambda: NamedBandit(1)}
+    return {LEFT: lambda: TextBandit(0, "open the left door"), RIGHT: lambda: TextBandit(1, "open the right door")}
 
 
 def multitask(**kwargs) -> FinetuneConfig:
@@ -123,9 +95,9 @@ def test_multitask_config_checks(kwargs, message):
 
 def test_env_builders_must_match_the_tasks():
     with pytest.raises(ConfigError, match="env_fn builds one env, but the config has 2 tasks"):
-        LLMFinetuner(multitask(), env_fn=lambda: NamedBandit(0))
+        LLMFinetuner(multitask(), env_fn=lambda: TextBandit(0, "open the left door"))
     with pytest.raises(ConfigError, match=rf"env_fn maps {LEFT}; it needs one builder per task: {LEFT}, {RIGHT}"):
-        LLMFinetuner(multitask(), env_fn={LEFT: lambda: NamedBandit(0)})
+        LLMFinetuner(multitask(), env_fn={LEFT: lambda: TextBandit(0, "open the left door")})
     trainer = LLMFinetuner(multitask(), env_fn=bandits())
     with pytest.raises(ConfigError, match=r"task 'bandit/up' is not one of this trainer's tasks"):
         trainer.evaluate(2, task="bandit/up")
