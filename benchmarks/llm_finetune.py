@@ -43,7 +43,7 @@ import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
+from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner, task_key  # noqa: E402
 from mentor.benchmarks.agents import random_action  # noqa: E402
 from mentor.benchmarks.provenance import LoadSampler, provenance  # noqa: E402
 from mentor.envs import make  # noqa: E402
@@ -263,7 +263,7 @@ def plot_multitask(run: RunDir, rows: dict[str, dict], balrog: dict, path: Path)
     evals = [{"env_steps": 0, "minutes": 0.0, **{t: r["zero_shot"] for t, r in rows.items()}}]
     for record in run.iter_metrics("eval"):
         point = {"env_steps": record["step"], "minutes": minutes_at.get(record["step"], float("nan"))}
-        point.update({t: record[f"progression/{t.split('/')[-1]}"] for t in rows})
+        point.update({t: record[f"progression/{task_key(t)}"] for t in rows})
         evals.append(point)
     evals.append(
         {"env_steps": balrog["env_steps"], "minutes": balrog["minutes"], **{t: r["finetuned"] for t, r in rows.items()}}
@@ -272,9 +272,7 @@ def plot_multitask(run: RunDir, rows: dict[str, dict], balrog: dict, path: Path)
     for ax, x in zip(axes, ("env_steps", "minutes")):
         xs = [e[x] for e in evals]
         for task in rows:
-            ax.plot(
-                xs, [e[task] for e in evals], marker=".", alpha=0.6, label=task.split("/")[-1].removeprefix("BabyAI-")
-            )
+            ax.plot(xs, [e[task] for e in evals], marker=".", alpha=0.6, label=task_key(task).removeprefix("BabyAI-"))
         ax.plot(xs, [np.mean([e[t] for t in rows]) for e in evals], color="black", linewidth=2, label="mean")
         ax.axhline(balrog["random_mean_progression"], color="grey", linestyle=":", label="random (mean, same seeds)")
         ax.axhline(77.6, color="tab:red", linestyle="--", label="GPT-4o zero-shot (BALROG, published)")

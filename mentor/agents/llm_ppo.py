@@ -71,13 +71,18 @@ from mentor.llm.usage import Usage
 from mentor.planners.planner import saycan_scores
 from mentor.runs import RunDir
 
-__all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "LLMFinetuner"]
+__all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "LLMFinetuner", "task_key"]
 
 #: ``gae``: PPO with the value head; ``grpo`` / ``rloo``: critic-free, over groups of episodes.
 ADVANTAGES: tuple[str, ...] = ("gae", "grpo", "rloo")
 #: Fields a prompt template may use.
 PROMPT_FIELDS: tuple[str, ...] = ("text", "mission", "observation", "feedback", "actions")
 CHECKPOINT_FILE = "trainer.pt"
+
+
+def task_key(env_id: str) -> str:
+    """The name of a task in metric keys (``progression/<key>``, ``rollout/success_rate/<key>``): the id's last part."""
+    return env_id.split("/")[-1]
 
 
 def _help(text: str) -> dict[str, str]:
@@ -314,6 +319,11 @@ class FinetuneConfig:
         return self.tasks or (self.env_id,)
 
     @property
+    def run_name(self) -> str:
+        """Default run-folder name: ``llm-ppo-<env>``, or ``llm-ppo-multitask``."""
+        return f"llm-ppo-{'multitask' if self.tasks else task_key(self.env_id)}"
+
+    @property
     def uses_value(self) -> bool:
         """Whether the value head is trained (``gae``)."""
         return self.advantage == "gae"
@@ -423,8 +433,7 @@ class LLMFinetuner:
             )
         else:
             self.env_fns = {cfg.env_id: env_fn}
-        name = "multitask" if cfg.tasks else cfg.env_id.split("/")[-1]
-        self.run = run if run is not None else RunDir.create(f"llm-ppo-{name}")
+        self.run = run if run is not None else RunDir.create(cfg.run_name)
         self.console = Console()
         self.llm = make_llm(cfg.model, cache=False, dtype=cfg.dtype, device=cfg.device, num_threads=cfg.num_threads)
         self.policy = LLMPolicy(
@@ -894,7 +903,7 @@ class LLMFinetuner:
             "episodes": episodes * len(self.config.tasks),
             "success_rate": result["mean_success_rate"],
             "progression": result["mean_progression"],
-            **{f"progression/{task.split('/')[-1]}": r["progression"] for task, r in result["tasks"].items()},
+            **{f"progression/{task_key(task)}": r["progression"] for task, r in result["tasks"].items()},
         }
 
     def _task_success(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, float | None]:
@@ -902,7 +911,7 @@ class LLMFinetuner:
         result: dict[str, float | None] = {}
         for task in self.config.tasks:
             ended = [o["success"] for o in outcomes if o["task"] == task]
-            result[f"rollout/success_rate/{task.split('/')[-1]}"] = float(np.mean(ended)) if ended else None
+            result[f"rollout/success_rate/{task_key(task)}"] = float(np.mean(ended)) if ended else None
         return result
 
     def summary(self) -> dict[str, Any]:

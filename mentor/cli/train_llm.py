@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from mentor.errors import ConfigError
 from mentor.overrides import parse_overrides, read_yaml
+
+if TYPE_CHECKING:
+    from mentor.agents.llm_ppo import LLMFinetuner
 
 __all__ = ["train_llm_ppo_command"]
 
@@ -128,41 +131,42 @@ def train_llm_ppo_command(
             from mentor.agents.hierarchical import resolve_zoo
 
             options = {"zoo": str(resolve_zoo(skills, cfg.env_id, "--skills")), "max_options": max_options}
-        run = RunDir.create(name or f"llm-ppo-{'multitask' if cfg.tasks else cfg.env_id.split('/')[-1]}")
+        run = RunDir.create(name or cfg.run_name)
         if options is not None:
             run.write_json(OPTIONS_ENV_FILE, options)
     run.lock()
     env_fn = _options_env_fn(cfg.env_id, options["zoo"], options["max_options"]) if options else None
     trainer = LLMFinetuner(cfg, run, env_fn=env_fn)
     if zero_shot and not resume:
-        if cfg.tasks:
-            before = trainer.evaluate_tasks()
-            run.write_json("eval_zero_shot.json", before)
-            console.print(f"zero-shot: mean progression {before['mean_progression']:.1f} over {len(cfg.tasks)} tasks")
-        else:
-            before = trainer.evaluate()
-            run.write_json("eval_zero_shot.json", before)
-            console.print(
-                f"zero-shot: success {100 * before['success_rate']:.1f}% over {before['episodes']} held-out episodes"
-            )
+        before, line = _evaluation(trainer)
+        run.write_json("eval_zero_shot.json", before)
+        console.print(f"zero-shot: {line}")
     summary = trainer.train(resume=resume)
     trainer.usage().save(run.path / "llm_usage.json")
     console.print(
         f"trained {summary['env_steps']} env steps in {summary['minutes']:.1f} min: "
         f"{summary['env_steps_per_s']:.2f} env steps/s, {summary['llm_forwards_per_s']:.2f} LLM forwards/s"
     )
-    if cfg.tasks:
-        tasks = trainer.evaluate_tasks()
-        run.write_json("eval.json", {**tasks, "train": summary})
-        for task, result in tasks["tasks"].items():
-            console.print(f"eval {task}: progression {result['progression']:.1f} over {result['episodes']} episodes")
-        console.print(f"eval: mean progression {tasks['mean_progression']:.1f} over {len(tasks['tasks'])} tasks")
-    else:
-        result = trainer.evaluate()
-        run.write_json("eval.json", {**result, "train": summary})
-        console.print(
-            f"eval: success {100 * result['success_rate']:.1f}%, mean return {result['mean_return']:.3f} "
-            f"over {result['episodes']} held-out episodes"
-        )
+    result, line = _evaluation(trainer)
+    run.write_json("eval.json", {**result, "train": summary})
+    console.print(f"eval: {line}")
     console.print(f"run: {run.path}")
     trainer.close()
+
+
+def _evaluation(trainer: LLMFinetuner) -> tuple[dict[str, Any], str]:
+    """The held-out evaluation of the trainer (per task when multi-task) and its one-line summary."""
+    from mentor.agents.llm_ppo import task_key
+
+    if trainer.config.tasks:
+        result = trainer.evaluate_tasks()
+        per_task = ", ".join(f"{task_key(t)} {r['progression']:.1f}" for t, r in result["tasks"].items())
+        return (
+            result,
+            f"mean progression {result['mean_progression']:.1f} over {len(result['tasks'])} tasks ({per_task})",
+        )
+    result = trainer.evaluate()
+    return result, (
+        f"success {100 * result['success_rate']:.1f}%, mean return {result['mean_return']:.3f} "
+        f"over {result['episodes']} held-out episodes"
+    )

@@ -53,6 +53,19 @@ def invoke():
     return lambda args: runner.invoke(app, args)
 
 
+def test_a_multitask_run_is_evaluated_per_task(invoke):
+    tasks = "[mentor/BabyAI-GoToObj-v0, mentor/BabyAI-GoToLocal-v0]"
+    result = invoke([*TINY, "--name", "cli-mt", "-p", f"tasks={tasks}", "--steps", "8", "--zero-shot"])
+    assert result.exit_code == 0, result.output
+    run = RunDir.latest("cli-mt")
+    for name in ("eval_zero_shot.json", "eval.json"):
+        evaluation = run.read_json(name)
+        assert list(evaluation["tasks"]) == ["mentor/BabyAI-GoToObj-v0", "mentor/BabyAI-GoToLocal-v0"]
+        assert all(r["episodes"] == 2 for r in evaluation["tasks"].values())
+    assert "zero-shot: mean progression" in result.output
+    assert "eval: mean progression" in result.output and "BabyAI-GoToLocal-v0" in result.output
+
+
 def test_train_evaluate_then_resume_to_a_larger_budget(invoke):
     result = invoke([*TINY, "--steps", "8", "--zero-shot"])
     assert result.exit_code == 0, result.output
