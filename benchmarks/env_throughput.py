@@ -1,7 +1,9 @@
-"""Env throughput: steps/s per env family, Crafter fast mode vs stock, SB3 PPO through mentor's wrappers vs raw.
+"""Env throughput: steps/s per env family, Crafter (symbolic and pixels) vs stock, SB3 PPO through mentor's wrappers vs raw.
 
 Prints a table and writes ``benchmarks/results/env_throughput.json`` with the in-run ratios
-``crafter_fast_vs_stock`` and ``wrapper_vs_raw_fps``.
+``crafter_fast_vs_stock`` (symbolic fast mode, no frames), ``crafter_pixels_fast_vs_stock``
+(mentor/Crafter-v0's frames, byte-equal to stock crafter's) and ``wrapper_vs_raw_fps``. Stock is
+``crafter.Env``, which renders a frame on every step.
 
     python benchmarks/env_throughput.py            # defaults sized for a 2-core machine
     python benchmarks/env_throughput.py --ppo-steps 50000 --repeats 5
@@ -108,10 +110,11 @@ def main() -> None:
         family_sps[name] = random_steps_per_second(env, args.steps)
         env.close()
 
-    stock, fast, stock_reset, fast_reset = [], [], [], []
+    stock, fast, pixels = [], [], []
     for r in range(args.repeats):
         stock.append(crafter_steps_per_second(lambda r=r: crafter.Env(seed=r), args.crafter_steps, seed=r))
         fast.append(crafter_steps_per_second(lambda: CrafterEnv(fast=True), args.crafter_steps, seed=r))
+        pixels.append(crafter_steps_per_second(lambda: CrafterEnv(observation="pixels"), args.crafter_steps, seed=r))
     stock_reset = reset_seconds(lambda: crafter.Env(seed=0), args.repeats)
     fast_reset = reset_seconds(lambda: CrafterEnv(fast=True), args.repeats)
 
@@ -122,10 +125,12 @@ def main() -> None:
 
     result = {
         "crafter_fast_vs_stock": statistics.median(fast) / statistics.median(stock),
+        "crafter_pixels_fast_vs_stock": statistics.median(pixels) / statistics.median(stock),
         "wrapper_vs_raw_fps": statistics.median(wrapped) / statistics.median(raw),
         "crafter_reset_stock_vs_fast": stock_reset / fast_reset,
         "crafter_stock_steps_per_s": statistics.median(stock),
         "crafter_fast_steps_per_s": statistics.median(fast),
+        "crafter_pixels_steps_per_s": statistics.median(pixels),
         "crafter_stock_reset_s": stock_reset,
         "crafter_fast_reset_s": fast_reset,
         "ppo_raw_fps": statistics.median(raw),
@@ -142,6 +147,10 @@ def main() -> None:
     table.add_row("Crafter stock steps/s", f"{result['crafter_stock_steps_per_s']:,.0f}")
     table.add_row("Crafter fast steps/s", f"{result['crafter_fast_steps_per_s']:,.0f}")
     table.add_row("[bold]crafter_fast_vs_stock[/bold] (target >= 3)", f"{result['crafter_fast_vs_stock']:.2f}x")
+    table.add_row("Crafter pixels steps/s (byte-equal frames)", f"{result['crafter_pixels_steps_per_s']:,.0f}")
+    table.add_row(
+        "[bold]crafter_pixels_fast_vs_stock[/bold] (target >= 3)", f"{result['crafter_pixels_fast_vs_stock']:.2f}x"
+    )
     table.add_row("Crafter reset s: stock / fast", f"{stock_reset:.3f} / {fast_reset:.3f}")
     table.add_row("PPO frames/s: raw minigrid + FlatObs", f"{result['ppo_raw_fps']:,.0f}")
     table.add_row("PPO frames/s: mentor id + FlatObs", f"{result['ppo_mentor_fps']:,.0f}")

@@ -7,27 +7,20 @@ Python loop. :func:`noise3` here is a NumPy port of opensimplex 0.4.5.1's ``_noi
 every floating-point operation and its order, so each value equals ``OpenSimplex.noise3`` bit for
 bit. :func:`generate_world` reads precomputed noise grids and walks the tiles in crafter's order,
 drawing ``world.random.uniform()`` under exactly the same conditions, so a seed gives the same
-world as stock crafter.
-
-:class:`CrafterGame` is ``crafter.Env`` with that world generation, chunk members kept in insertion
-order (stock crafter despawns creatures in object-address order, so it is not deterministic; see
-:func:`order_chunk_members`), and an optional fast mode that skips pixel rendering while consuming
-the random numbers rendering would have drawn.
+world as stock crafter. :class:`mentor.envs.crafter_game.CrafterGame` plays in these worlds.
 """
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
-import crafter
 import numpy as np
 import opensimplex
 from crafter import constants, objects
 from opensimplex.constants import GRADIENTS3, NORM_CONSTANT3, STRETCH_CONSTANT3
 from opensimplex.constants import SQUISH_CONSTANT3 as _S
 
-__all__ = ["noise3", "generate_world", "OrderedMembers", "order_chunk_members", "CrafterGame"]
+__all__ = ["noise3", "generate_world"]
 
 _Vertex = tuple[np.ndarray, ...]
 
@@ -386,74 +379,3 @@ def generate_world(world: Any, player: Any) -> None:
                 world.add(objects.Zombie(world, (x, y), player))
             elif material == "path" and tunnels_l[x][y] and uniform() > 0.95:
                 world.add(objects.Skeleton(world, (x, y), player))
-
-
-class OrderedMembers(dict):
-    """The objects of one world chunk, iterated in the order they entered it (a set API over a dict)."""
-
-    def add(self, obj: Any) -> None:
-        self[obj] = None
-
-    def remove(self, obj: Any) -> None:
-        del self[obj]
-
-
-def order_chunk_members(world: Any) -> None:
-    """Make a freshly reset ``crafter.engine.World`` list each chunk's objects in insertion order.
-
-    Stock crafter keeps them in a ``set``, which iterates by object address; when a chunk holds too
-    many cows or zombies, ``Env._balance_object`` despawns ``creatures[random.randint(...)]`` from
-    that order, so two stock envs with the same seed and actions diverge after the first despawn.
-    Call this right after ``world.reset`` (before objects are added).
-    """
-    world._chunks = collections.defaultdict(OrderedMembers)
-
-
-class CrafterGame(crafter.Env):
-    """``crafter.Env`` with grid-wise world generation, deterministic despawns and a render-free fast mode.
-
-    Worlds equal stock crafter's for the same seed. Dynamics equal stock crafter's with
-    :func:`order_chunk_members` applied (stock crafter itself is not deterministic: see there). In fast mode
-    ``_obs`` returns ``None`` instead of a frame but still draws the night-noise random numbers
-    that rendering draws from ``world.random``, so the creatures' random stream is unchanged.
-
-    Args:
-        fast: skip pixel rendering in ``reset`` and ``step``.
-        **kwargs: ``crafter.Env`` arguments (``area``, ``view``, ``size``, ``reward``, ``length``,
-            ``seed``).
-    """
-
-    def __init__(self, fast: bool = False, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.fast = fast
-        unit = self._size // self._view
-        self._noise_shape = tuple(int(v) for v in self._local_view._grid * unit)
-
-    def reset(self) -> np.ndarray | None:
-        """Crafter's reset with :func:`generate_world`; returns the frame (``None`` when fast)."""
-        center = (self._world.area[0] // 2, self._world.area[1] // 2)
-        self._episode += 1
-        self._step = 0
-        self._world.reset(seed=hash((self._seed, self._episode)) % (2**31 - 1))
-        order_chunk_members(self._world)
-        self._update_time()
-        self._player = objects.Player(self._world, center)
-        self._last_health = self._player.health
-        self._world.add(self._player)
-        self._unlocked = set()
-        generate_world(self._world, self._player)
-        return self._obs()
-
-    def render_quietly(self) -> np.ndarray:
-        """The current frame, without advancing ``world.random`` (rendering at night draws from it)."""
-        state = self._world.random.get_state()
-        frame = self.render()
-        self._world.random.set_state(state)
-        return frame
-
-    def _obs(self) -> np.ndarray | None:
-        if not self.fast:
-            return self.render()
-        if self._world.daylight < 0.5:
-            self._world.random.uniform(32, 127, self._noise_shape)
-        return None

@@ -24,7 +24,8 @@ from mentor.envs.crafter import (
     CrafterEnv,
     crop_local_view,
 )
-from mentor.envs.crafter_worldgen import CrafterGame, noise3, order_chunk_members
+from mentor.envs.crafter_game import CrafterGame, order_chunk_members
+from mentor.envs.crafter_worldgen import noise3
 from mentor.errors import ConfigError, InvalidActionError
 
 
@@ -92,6 +93,24 @@ def test_fast_mode_equals_stock_crafter_over_random_play(seed):
         nights += stock._world.daylight < 0.5
         unlocked |= {k for k, v in info["achievements"].items() if v}
     assert nights > 0 and unlocked
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pixel_frames_equal_stock_crafter_byte_for_byte(seed):
+    """mentor's renderer and step against stock crafter's over 1,000 random steps, nights and sleep included."""
+    stock, mine = ordered_stock_env(seed), CrafterEnv(observation="pixels")
+    assert np.array_equal(stock.reset(), mine.reset(seed=seed)[0])
+    actions = np.random.default_rng(seed).integers(len(CRAFTER_ACTIONS), size=1000)
+    nights = sleeping = 0
+    for t, action in enumerate(actions.tolist()):
+        frame, reward, _, info = stock.step(action)
+        obs, fast_reward, _, _, fast_info = mine.step(action)
+        assert obs.dtype == frame.dtype and np.array_equal(obs, frame), t
+        assert reward == fast_reward and np.array_equal(info["semantic"], fast_info["semantic"]), t
+        nights += stock._world.daylight < 0.5
+        sleeping += stock._player.sleeping
+    assert nights > 0 and sleeping > 0
+    assert np.array_equal(mine.game.render((90, 120)), crafter.Env.render(stock, (90, 120)))
 
 
 def test_same_seed_same_trajectory_and_seed_changes_world():
