@@ -44,6 +44,7 @@ from mentor.planners.planner import Planner, PlannerConfig
 from mentor.runs import RunDir, atomic_write_text, runs_root
 from mentor.skills.library import library_class
 from mentor.skills.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
+from mentor.skills.training import SKILL_SAMPLINGS
 from mentor.skills.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
 
 __all__ = [
@@ -86,6 +87,10 @@ class HierarchicalConfig:
         skill_env_ids: the envs skills are trained on; ``None`` means ``[env_id]``.
         skill_timesteps: env steps of skill training (when a zoo is trained).
         skill_hyperparams: PPO overrides of the skill model.
+        skill_sampling: how skill training draws its skills: ``"uniform"`` or ``"priority"`` (the
+            library's :meth:`~mentor.skills.library.SkillLibrary.priority`; Crafter: survival, then
+            new achievements). Skill training plays the budget's training episodes, so this is the
+            hierarchy's behaviour while it learns.
         skill_eval_episodes: skill runs measuring a trained zoo's success rates (their env steps count).
         skill_eval_steps: most env steps of those runs (``None``: no cap); skill training and its
             measuring runs then take at most ``skill_timesteps + skill_eval_steps`` together.
@@ -114,6 +119,7 @@ class HierarchicalConfig:
     skill_env_ids: list[str] | None = None
     skill_timesteps: int = 100_000
     skill_hyperparams: dict[str, Any] = field(default_factory=dict)
+    skill_sampling: str = "uniform"
     skill_eval_episodes: int = 300
     skill_eval_steps: int | None = None
     high_level_timesteps: int = 50_000
@@ -132,6 +138,10 @@ class HierarchicalConfig:
         library_class(self.env_id)
         if self.planner not in HIGH_LEVELS:
             raise ConfigError(f"planner {self.planner!r} is not one of {', '.join(HIGH_LEVELS)}.")
+        if self.skill_sampling not in SKILL_SAMPLINGS:
+            raise ConfigError(
+                f"skill_sampling ({self.skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
+            )
         if self.affordance not in AFFORDANCES:
             raise ConfigError(f"affordance {self.affordance!r} is not one of {', '.join(AFFORDANCES)}.")
         if isinstance(self.planner_config, dict):
@@ -267,6 +277,7 @@ class HierarchicalAgent:
                 total_timesteps=cfg.skill_timesteps,
                 seed=cfg.seed,
                 hyperparams=cfg.skill_hyperparams,
+                skill_sampling=cfg.skill_sampling,
                 eval_episodes=cfg.skill_eval_episodes,
                 max_env_steps=None if cfg.skill_eval_steps is None else cfg.skill_timesteps + cfg.skill_eval_steps,
             )

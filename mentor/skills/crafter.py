@@ -29,7 +29,14 @@ from mentor.envs.crafter import (
 )
 from mentor.skills.library import PlanExample, Skill, SkillContext, SkillLibrary
 
-__all__ = ["CRAFTER_KINDS", "CRAFTER_SKILLS", "CrafterSkillLibrary"]
+__all__ = [
+    "CRAFTER_KINDS",
+    "CRAFTER_SKILLS",
+    "LOW_VITAL",
+    "NEW_ACHIEVEMENT_WEIGHT",
+    "SURVIVAL_WEIGHT",
+    "CrafterSkillLibrary",
+]
 
 CRAFTER_KINDS: tuple[str, ...] = ("collect", "place", "make", "eat", "sleep", "defeat", "explore")
 
@@ -74,6 +81,13 @@ _PLACE_ON = {
 }
 #: ``explore`` succeeds once this many new cells have been seen (or a new kind of thing).
 EXPLORE_NEW_CELLS = 20
+#: A vital (food, drink, energy) at or below this makes the skill that restores it urgent (:meth:`CrafterSkillLibrary.priority`).
+LOW_VITAL = 3
+#: Sampling weight of an urgent survival skill in prioritised skill training.
+SURVIVAL_WEIGHT = 8.0
+#: Sampling weight of a skill whose achievement is not yet unlocked this episode.
+NEW_ACHIEVEMENT_WEIGHT = 4.0
+_RESTORES = {"eat cow": "food", "eat plant": "food", "drink water": "drink", "sleep": "energy"}
 _FACINGS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 _POINTER_FEATURES = 6
 
@@ -226,6 +240,23 @@ class CrafterSkillLibrary(SkillLibrary):
                 continue
             out.append(skill)
         return out
+
+    def priority(self, skill: Skill) -> float:
+        """Survival first, then what unlocks a new achievement, then the rest.
+
+        A skill that restores a vital at or below :data:`LOW_VITAL` (eat when hungry, drink when
+        thirsty, sleep when tired) weighs :data:`SURVIVAL_WEIGHT`; one whose achievement is not yet
+        unlocked this episode weighs :data:`NEW_ACHIEVEMENT_WEIGHT` (feasibility already follows the
+        tech tree, so these are the next steps up it); every other skill weighs 1.
+        """
+        inventory = self._u.player.inventory
+        vital = _RESTORES.get(skill.name)
+        if vital is not None and inventory[vital] <= LOW_VITAL:
+            return SURVIVAL_WEIGHT
+        achievement = _ACHIEVEMENT[skill.name]
+        if achievement is not None and self._u.player.achievements[achievement] == 0:
+            return NEW_ACHIEVEMENT_WEIGHT
+        return 1.0
 
     def _ripe_plant_in_view(self) -> bool:
         """Whether a ripe plant is in view (the text view says "ripe plant" too)."""

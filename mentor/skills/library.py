@@ -195,6 +195,14 @@ class SkillLibrary(ABC):
         """The skills a planner is offered now: :meth:`available`, less those a library deems redundant."""
         return self.available()
 
+    def priority(self, skill: Skill) -> float:
+        """How much skill training under ``skill_sampling="priority"`` prefers ``skill`` now (relative weight).
+
+        By default every skill weighs 1; a library can favour what the game rewards next (a new
+        achievement) or what keeps the player alive.
+        """
+        return 1.0
+
     # ---- episode state
     @abstractmethod
     def reset(self, obs: Any, info: dict[str, Any]) -> None:

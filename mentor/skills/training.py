@@ -24,7 +24,10 @@ from mentor.envs import make as make_env
 from mentor.errors import ConfigError
 from mentor.skills.library import SkillContext, SkillLibrary, make_skill_library, skill_success_reward
 
-__all__ = ["TrainSkills"]
+__all__ = ["SKILL_SAMPLINGS", "TrainSkills"]
+
+#: How :class:`TrainSkills` draws the skill of a skill episode.
+SKILL_SAMPLINGS: tuple[str, ...] = ("uniform", "priority")
 
 _MAX_GOAL_TRIES = 50
 _MAX_SEED = 2**31 - 1
@@ -40,6 +43,10 @@ class TrainSkills(gym.Env):
         env_kwargs: keyword arguments for ``gym.make`` of every id.
         infeasible_share: probability that a skill episode runs an available but infeasible skill.
         infeasible_steps: steps after which such an episode ends.
+        skill_sampling: how a skill episode's skill is drawn among the feasible ones: ``"uniform"``
+            (a kind uniformly, then a skill of that kind) or ``"priority"`` (in proportion to
+            :meth:`~mentor.skills.library.SkillLibrary.priority`, e.g. Crafter's survival first,
+            then new achievements: the training episodes then climb the tech tree).
         seed_range: ``(low, high)``: the underlying episodes' env seeds are drawn from ``[low, high)``.
         held_out_seeds: ``(low, high)``: seeds in ``[low, high)`` are never played (drawn again);
             ``None``: none. The skill zoo holds out the evaluation seeds while it trains
@@ -62,6 +69,7 @@ class TrainSkills(gym.Env):
         env_kwargs: dict[str, Any] | None = None,
         infeasible_share: float = 0.2,
         infeasible_steps: int = 8,
+        skill_sampling: str = "uniform",
         seed_range: tuple[int, int] = (0, _MAX_SEED),
         held_out_seeds: tuple[int, int] | None = None,
     ):
@@ -71,6 +79,11 @@ class TrainSkills(gym.Env):
             raise ConfigError(f"infeasible_share ({infeasible_share}) must lie in [0, 1).")
         if infeasible_steps < 1:
             raise ConfigError(f"infeasible_steps ({infeasible_steps}) must be at least 1.")
+        if skill_sampling not in SKILL_SAMPLINGS:
+            raise ConfigError(
+                f"skill_sampling ({skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
+            )
+        self.skill_sampling = skill_sampling
         low, high = seed_range
         if not 0 <= low < high <= _MAX_SEED:
             raise ConfigError(f"seed_range ({low}, {high}) must satisfy 0 <= low < high <= {_MAX_SEED}.")
@@ -153,6 +166,9 @@ class TrainSkills(gym.Env):
         skills = feasible
         if not skills:
             return None
+        if self.skill_sampling == "priority":
+            weights = np.array([lib.priority(s) for s in skills], float)
+            return skills[self._rng.choice(len(skills), p=weights / weights.sum())]
         kinds = sorted({s.kind for s in skills}, key=lib.kinds.index)
         kind = kinds[self._rng.integers(len(kinds))]
         of_kind = [s for s in skills if s.kind == kind]

@@ -37,7 +37,7 @@ from mentor.runs import RunDir
 from mentor.sb3.callbacks import CHECKPOINT_STATE, LogEpisodeOutcomes, SaveResumableCheckpoint, save_checkpoint
 from mentor.sb3.hyperparams import algo_kwargs, load_hyperparams, validate_hyperparams
 from mentor.skills.library import Skill, library_class
-from mentor.skills.training import TrainSkills
+from mentor.skills.training import SKILL_SAMPLINGS, TrainSkills
 
 __all__ = [
     "SkillZooConfig",
@@ -78,6 +78,8 @@ class SkillZooConfig:
             (its ``env_wrapper``, ``normalize`` and ``n_timesteps`` do not apply to skills).
         infeasible_share: share of skill episodes that run an available but infeasible skill (see
             :class:`~mentor.skills.training.TrainSkills`), so the value function learns affordances.
+        skill_sampling: how training draws each skill episode's skill, ``"uniform"`` or
+            ``"priority"`` (see :class:`~mentor.skills.training.TrainSkills`).
         eval_episodes: skill runs on held-out seeds that measure the success rates (0: none); their
             env steps count in the zoo's ``num_env_steps``.
         max_env_steps: most env steps of training and skill evaluation together: the evaluation
@@ -98,6 +100,7 @@ class SkillZooConfig:
     kinds: list[str] | None = None
     hyperparams: dict[str, Any] = field(default_factory=dict)
     infeasible_share: float = 0.2
+    skill_sampling: str = "uniform"
     eval_episodes: int = 300
     max_env_steps: int | None = None
     snapshot_steps: list[int] = field(default_factory=list)
@@ -127,6 +130,10 @@ class SkillZooConfig:
             raise ConfigError(f"total_timesteps ({self.total_timesteps}) must be positive.")
         if not 0.0 <= self.infeasible_share < 1.0:
             raise ConfigError(f"infeasible_share ({self.infeasible_share}) must lie in [0, 1).")
+        if self.skill_sampling not in SKILL_SAMPLINGS:
+            raise ConfigError(
+                f"skill_sampling ({self.skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
+            )
         if self.eval_episodes < 0:
             raise ConfigError(f"eval_episodes ({self.eval_episodes}) must be >= 0.")
         if self.max_env_steps is not None and self.max_env_steps < self.total_timesteps:
@@ -286,6 +293,7 @@ def _make_vec_env(config: SkillZooConfig, seed: int) -> DummyVecEnv:
             seed=seed + 1000 * i,
             kinds=config.kinds,
             infeasible_share=config.infeasible_share,
+            skill_sampling=config.skill_sampling,
             held_out_seeds=HELD_OUT_SEEDS,
         )
 

@@ -3,7 +3,14 @@ import pytest
 
 import mentor.envs as me
 from mentor.envs.crafter import CRAFTER_ACHIEVEMENTS, CRAFTER_ACTIONS
-from mentor.skills.crafter import CRAFTER_KINDS, CRAFTER_SKILLS, CrafterSkillLibrary
+from mentor.skills.crafter import (
+    CRAFTER_KINDS,
+    CRAFTER_SKILLS,
+    LOW_VITAL,
+    NEW_ACHIEVEMENT_WEIGHT,
+    SURVIVAL_WEIGHT,
+    CrafterSkillLibrary,
+)
 from mentor.skills.library import make_skill_library
 
 
@@ -89,3 +96,16 @@ def test_symbolic_features_are_rebuilt_for_pixel_envs():
         library.features(library.begin(skill), obs), reference.features(reference.begin(skill), sym_obs)
     )
     assert library.high_level_space.contains(library.high_level_features(obs))
+
+
+def test_priority_puts_survival_first_then_new_achievements(crafter):
+    library, _, _ = _reset(crafter)
+    player = crafter.unwrapped.player
+    assert library.priority(library.skill("collect wood")) == NEW_ACHIEVEMENT_WEIGHT
+    assert library.priority(library.skill("explore")) == 1.0
+    player.achievements["collect_wood"] = 1
+    assert library.priority(library.skill("collect wood")) == 1.0
+    player.achievements["collect_drink"] = 1
+    assert library.priority(library.skill("drink water")) == 1.0
+    player.inventory["drink"] = LOW_VITAL
+    assert library.priority(library.skill("drink water")) == SURVIVAL_WEIGHT

@@ -98,6 +98,10 @@ def test_env_outcome_is_passed_through_when_the_env_episode_ends():
         ({"env_ids": [LEVEL], "infeasible_steps": 0}, r"infeasible_steps \(0\)"),
         ({"env_ids": [LEVEL], "seed_range": (5, 5)}, r"seed_range \(5, 5\) must satisfy 0 <= low < high"),
         (
+            {"env_ids": [LEVEL], "skill_sampling": "greedy"},
+            r"skill_sampling \('greedy'\) must be one of 'uniform', 'priority'",
+        ),
+        (
             {"env_ids": [LEVEL], "seed_range": (5, 9), "held_out_seeds": (0, 10)},
             r"held_out_seeds \(0, 10\) cover all of seed_range \(5, 9\)",
         ),
@@ -115,3 +119,20 @@ def test_env_seeds_come_from_the_seed_range_outside_the_held_out_seeds():
     env.reset(seed=0)
     seeds = {env._draw_seed() for _ in range(50)}
     assert min(seeds) >= 100 and max(seeds) < 200 and len(seeds) > 10
+
+
+def test_priority_sampling_draws_skills_in_proportion_to_the_library_priority():
+    env = TrainSkills(["mentor/Crafter-Symbolic-v0"], seed=0, infeasible_share=0.0, skill_sampling="priority")
+    env.reset(seed=0)
+    library = env.library
+    feasible = [s.name for s in library.feasible()]
+    assert len(feasible) >= 2
+    favourite = feasible[-1]
+    library.priority = lambda skill: 50.0 if skill.name == favourite else 1.0
+    draws = [env._sample().name for _ in range(200)]
+    expected = 50 / (50 + len(feasible) - 1)
+    assert abs(draws.count(favourite) / 200 - expected) < 0.1
+    uniform = TrainSkills(["mentor/Crafter-Symbolic-v0"], seed=0, infeasible_share=0.0)
+    uniform.reset(seed=0)
+    uniform.library.priority = library.priority
+    assert draws.count(favourite) > [uniform._sample().name for _ in range(200)].count(favourite) + 40
