@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mentor.envs.crafter import (
+    CRAFTER_ACTIONS,
     CRAFTER_ITEMS,
     CRAFTER_SEMANTIC_NAMES,
     LOCAL_VIEW,
@@ -87,6 +88,7 @@ LOW_VITAL = 3
 SURVIVAL_WEIGHT = 8.0
 #: Sampling weight of a skill whose achievement is not yet unlocked this episode.
 NEW_ACHIEVEMENT_WEIGHT = 4.0
+_ACTION = {name.replace(" ", "_"): i for i, name in enumerate(CRAFTER_ACTIONS)}
 _RESTORES = {"eat cow": "food", "eat plant": "food", "drink water": "drink", "sleep": "energy"}
 _FACINGS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 _POINTER_FEATURES = 6
@@ -108,6 +110,38 @@ def _requirements() -> dict[str, tuple[dict[str, int], tuple[str, ...]]]:
         else:
             needs[name] = ({}, ())
     return needs
+
+
+def _interaction(skill: Skill, player: Any, world: Any, needs: tuple[dict[str, int], tuple[str, ...]]) -> int | None:
+    """The action index that performs ``skill``'s achievement now, if crafter's rules allow it."""
+    from crafter import constants
+
+    uses, nearby = needs
+    if any(player.inventory[k] < v for k, v in uses.items()):
+        return None
+    if skill.kind == "sleep":
+        return _ACTION["sleep"]
+    facing = (int(player.pos[0]) + int(player.facing[0]), int(player.pos[1]) + int(player.facing[1]))
+    material, obj = world[facing]
+    if skill.kind == "place":
+        what = skill.name.split()[-1]
+        if obj is None and material in constants.place[what]["where"]:
+            return _ACTION[f"place_{what}"]
+        return None
+    if skill.kind == "make":
+        around, _ = world.nearby(player.pos, 1)
+        return _ACTION["make_" + "_".join(skill.name.split()[1:])] if all(n in around for n in nearby) else None
+    if skill.kind not in ("collect", "eat", "defeat") or not skill.target:
+        return None
+    target = skill.target[0]
+    if target in _CREATURES:
+        if obj is None or type(obj).__name__.lower() != target or (target == "plant" and not obj.ripe):
+            return None
+        return _ACTION["do"]
+    if obj is None and material == target:
+        required = constants.collect.get(target, {}).get("require", {})
+        return _ACTION["do"] if all(player.inventory[k] >= v for k, v in required.items()) else None
+    return None
 
 
 class CrafterSkillLibrary(SkillLibrary):
@@ -257,6 +291,16 @@ class CrafterSkillLibrary(SkillLibrary):
         if achievement is not None and self._u.player.achievements[achievement] == 0:
             return NEW_ACHIEVEMENT_WEIGHT
         return 1.0
+
+    def scripted_action(self, ctx: SkillContext) -> int | None:
+        """The skill's own interaction once it can happen now; ``None`` leaves the step to the skill model.
+
+        Crafter's achievements are single actions: ``do`` on what the player faces (a tree, water, a
+        cow, a zombie, a ripe plant), ``place_*`` onto a fitting cell in front, ``make_*`` next to a
+        table or furnace, ``sleep``. The skill model learns to walk to where that action works; the
+        action itself is the game's rule (see :func:`_interaction`), written once here.
+        """
+        return _interaction(ctx.skill, self._u.player, self._u.world, self._needs[ctx.skill.name])
 
     def _ripe_plant_in_view(self) -> bool:
         """Whether a ripe plant is in view (the text view says "ripe plant" too)."""

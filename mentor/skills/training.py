@@ -7,7 +7,9 @@ skill's predicate holds. The underlying episode carries on across skill episodes
 skills chain naturally (a key picked up makes "open the locked door" feasible) without touching the
 simulator. A share of skill episodes runs a skill that is available but infeasible now (a locked door
 without its key); it ends, unrewarded, after a few steps, so the value function (SayCan's
-affordance) learns that such skills fail. ``info["episode_outcome"]`` is passed through when the underlying episode ends, so
+affordance) learns that such skills fail. An action the skill fixes itself
+(:meth:`~mentor.skills.library.SkillLibrary.scripted_action`, e.g. Crafter's ``do`` on the tree in
+front) replaces the model's, as it does when the options env runs the skill. ``info["episode_outcome"]`` is passed through when the underlying episode ends, so
 :class:`~mentor.sb3.callbacks.LogEpisodeOutcomes` logs the env's own episodes (the Crafter
 protocol counts them); ``info["skill_outcome"]`` reports each skill episode.
 """
@@ -176,6 +178,9 @@ class TrainSkills(gym.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         ctx, lib = self._ctx, self.library
+        scripted = lib.scripted_action(ctx)
+        if scripted is not None:
+            action = scripted
         self._obs, _, base_terminated, base_truncated, info = self.envs[self._index].step(action)
         lib.update(self._obs, info)
         ctx.steps += 1

@@ -62,6 +62,7 @@ def test_collect_wood_walks_to_the_tree_and_succeeds(crafter):
         library.update(obs, info)
         assert not library.succeeded(ctx, info)
     assert library.features(ctx, obs)[-2:].tolist() == [1.0, 1.0]  # facing the tree, next to it
+    assert library.scripted_action(ctx) == CRAFTER_ACTIONS.index("do")
     obs, _, _, _, info = crafter.step(CRAFTER_ACTIONS.index("do"))
     library.update(obs, info)
     assert library.succeeded(ctx, info)
@@ -109,3 +110,33 @@ def test_priority_puts_survival_first_then_new_achievements(crafter):
     assert library.priority(library.skill("drink water")) == 1.0
     player.inventory["drink"] = LOW_VITAL
     assert library.priority(library.skill("drink water")) == SURVIVAL_WEIGHT
+
+
+def test_scripted_interactions_follow_crafters_rules(crafter):
+    library, _, _ = _reset(crafter)
+    player, world = crafter.unwrapped.player, crafter.unwrapped.world
+    front = (int(player.pos[0]) + int(player.facing[0]), int(player.pos[1]) + int(player.facing[1]))
+    world[front] = "grass"
+    assert _interaction_of(library, "place table") is None  # no wood yet
+    player.inventory["wood"] = 5
+    place = library.begin(library.skill("place table"))
+    assert library.scripted_action(place) == CRAFTER_ACTIONS.index("place table")
+    world[front] = "water"
+    assert library.scripted_action(place) is None  # a table cannot stand on water
+    world[front] = "table"
+    make = library.begin(library.skill("make wood pickaxe"))
+    assert library.scripted_action(make) == CRAFTER_ACTIONS.index("make wood pickaxe")
+    world[front] = "stone"
+    assert _interaction_of(library, "collect stone") is None  # stone needs a wood pickaxe
+    player.inventory["wood_pickaxe"] = 1
+    assert _interaction_of(library, "collect stone") == CRAFTER_ACTIONS.index("do")
+    world[front] = "grass"
+    assert _interaction_of(library, "make wood pickaxe") is None  # no table within reach
+    assert _interaction_of(library, "explore") is None
+
+
+def _interaction_of(library, name):
+    from mentor.skills.crafter import _interaction
+
+    skill = library.skill(name)
+    return _interaction(skill, library._u.player, library._u.world, library._needs[name])
