@@ -91,6 +91,8 @@ class HierarchicalConfig:
             library's :meth:`~mentor.skills.library.SkillLibrary.priority`; Crafter: survival, then
             new achievements). Skill training plays the budget's training episodes, so this is the
             hierarchy's behaviour while it learns.
+        survival_interrupts: an urgent skill (Crafter: drink, eat or sleep when that vital is low)
+            preempts the running one, in skill training and when the high level runs skills.
         skill_eval_episodes: skill runs measuring a trained zoo's success rates (their env steps count).
         skill_eval_steps: most env steps of those runs (``None``: no cap); skill training and its
             measuring runs then take at most ``skill_timesteps + skill_eval_steps`` together.
@@ -120,6 +122,7 @@ class HierarchicalConfig:
     skill_timesteps: int = 100_000
     skill_hyperparams: dict[str, Any] = field(default_factory=dict)
     skill_sampling: str = "uniform"
+    survival_interrupts: bool = False
     skill_eval_episodes: int = 300
     skill_eval_steps: int | None = None
     high_level_timesteps: int = 50_000
@@ -168,6 +171,7 @@ class HierarchicalConfig:
             max_options=self.max_options,
             termination_critic=self.termination_critic,
             judge_threshold=self.judge_threshold,
+            survival_interrupts=self.survival_interrupts,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,6 +282,7 @@ class HierarchicalAgent:
                 seed=cfg.seed,
                 hyperparams=cfg.skill_hyperparams,
                 skill_sampling=cfg.skill_sampling,
+                survival_interrupts=cfg.survival_interrupts,
                 eval_episodes=cfg.skill_eval_episodes,
                 max_env_steps=None if cfg.skill_eval_steps is None else cfg.skill_timesteps + cfg.skill_eval_steps,
             )
@@ -376,6 +381,7 @@ class HierarchicalAgent:
                     "steps": info["skill_steps"],
                     "started": info["skill_started"],
                     "by": source,
+                    "interrupt": info.get("interrupt"),
                 }
             )
             if terminated or truncated:

@@ -292,6 +292,15 @@ class CrafterSkillLibrary(SkillLibrary):
             return NEW_ACHIEVEMENT_WEIGHT
         return 1.0
 
+    def urgent(self) -> Skill | None:
+        """The feasible skill restoring the lowest vital at or below :data:`LOW_VITAL`, if any."""
+        inventory = self._u.player.inventory
+        low = sorted((inventory[vital], name) for name, vital in _RESTORES.items() if inventory[vital] <= LOW_VITAL)
+        if not low:
+            return None
+        feasible = {s.name: s for s in self.feasible()}
+        return next((feasible[name] for _, name in low if name in feasible), None)
+
     def scripted_action(self, ctx: SkillContext) -> int | None:
         """The skill's own interaction once it can happen now; ``None`` leaves the step to the skill model.
 

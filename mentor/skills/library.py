@@ -195,6 +195,10 @@ class SkillLibrary(ABC):
         """The skills a planner is offered now: :meth:`available`, less those a library deems redundant."""
         return self.available()
 
+    def urgent(self) -> Skill | None:
+        """A skill that must run now, ahead of any other (Crafter: restore a vital about to fail); by default none."""
+        return None
+
     def priority(self, skill: Skill) -> float:
         """How much skill training under ``skill_sampling="priority"`` prefers ``skill`` now (relative weight).
 

@@ -84,6 +84,10 @@ class OptionsConfig:
             (a trajectory judge after every step; the skill ends once it is judged complete).
         judge_threshold: completion probability of the trajectory judge at or above which the skill
             succeeds and ends (``termination_critic="judge"`` only).
+        survival_interrupts: end a running skill as soon as the library names another as urgent
+            (:meth:`~mentor.skills.library.SkillLibrary.urgent`: Crafter's drink, eat or sleep when
+            that vital is low) and run the urgent one at once, in the same high-level step; the
+            preempted skill counts as failed, and the steps of both count.
     """
 
     max_options: int | None = None
@@ -92,6 +96,7 @@ class OptionsConfig:
     max_text_length: int = 8192
     termination_critic: str = "detector"
     judge_threshold: float = 0.5
+    survival_interrupts: bool = False
 
     def __post_init__(self) -> None:
         if self.max_options is not None and self.max_options < 1:
@@ -187,8 +192,12 @@ class OptionsEnv(gym.Env):
             return self._not_started(None)
         return self.step_skill(available[int(action)])
 
-    def step_skill(self, skill: Skill | str) -> tuple[dict, float, bool, bool, dict]:
-        """Run one skill (or the skill of that name) until it succeeds, times out or the episode ends."""
+    def step_skill(self, skill: Skill | str, *, interruptible: bool = True) -> tuple[dict, float, bool, bool, dict]:
+        """Run one skill (or the skill of that name) until it succeeds, times out or the episode ends.
+
+        With ``survival_interrupts`` an urgent skill preempts it and runs at once: ``info["interrupt"]``
+        then holds that skill's ``skill``, ``success`` and ``steps``.
+        """
         skill = self.library.skill(skill) if isinstance(skill, str) else skill
         self.episode_skill_runs[skill.name] += 1
         ctx = self.library.begin(skill)
@@ -200,6 +209,7 @@ class OptionsEnv(gym.Env):
         trajectory: list[Any] = [self._judge_view()] if judge is not None else []
         total, terminated, truncated, success = 0.0, False, False, False
         info: dict[str, Any] = {}
+        urgent: Skill | None = None
         while ctx.steps < skill.max_steps:
             action = self.library.scripted_action(ctx)
             if action is None:
@@ -219,7 +229,12 @@ class OptionsEnv(gym.Env):
                     break
             if terminated or truncated:
                 break
-        if not skill.has_predicate and judge is None:
+            if interruptible and self.config.survival_interrupts:
+                urgent = self.library.urgent()
+                if urgent is not None and urgent.name != skill.name:
+                    break
+                urgent = None
+        if not skill.has_predicate and judge is None and urgent is None:
             success = self._judge(ctx)
         self.num_env_steps += ctx.steps
         self.episode_env_steps += ctx.steps
@@ -232,6 +247,12 @@ class OptionsEnv(gym.Env):
             "timed_out": not success and ctx.steps >= skill.max_steps,
         }
         truncated = self._truncate(terminated, truncated, info)
+        if urgent is not None and not (terminated or truncated):
+            obs, reward, terminated, truncated, inner = self.step_skill(urgent, interruptible=False)
+            out["interrupt"] = {k: inner[f"skill_{k}"] for k in ("success", "steps")} | {"skill": urgent.name}
+            if "episode_outcome" in inner:
+                out["episode_outcome"] = inner["episode_outcome"]
+            return obs, total + reward, terminated, truncated, self._info(**out)
         if "episode_outcome" in info:
             out["episode_outcome"] = info["episode_outcome"]
         return self._observation(), total, terminated, truncated, self._info(**out)

@@ -49,6 +49,9 @@ class TrainSkills(gym.Env):
             (a kind uniformly, then a skill of that kind) or ``"priority"`` (in proportion to
             :meth:`~mentor.skills.library.SkillLibrary.priority`, e.g. Crafter's survival first,
             then new achievements: the training episodes then climb the tech tree).
+        survival_interrupts: truncate a skill episode as soon as the library names another skill as
+            urgent (:meth:`~mentor.skills.library.SkillLibrary.urgent`), and run that one next, as the
+            options env does with ``survival_interrupts``.
         seed_range: ``(low, high)``: the underlying episodes' env seeds are drawn from ``[low, high)``.
         held_out_seeds: ``(low, high)``: seeds in ``[low, high)`` are never played (drawn again);
             ``None``: none. The skill zoo holds out the evaluation seeds while it trains
@@ -72,6 +75,7 @@ class TrainSkills(gym.Env):
         infeasible_share: float = 0.2,
         infeasible_steps: int = 8,
         skill_sampling: str = "uniform",
+        survival_interrupts: bool = False,
         seed_range: tuple[int, int] = (0, _MAX_SEED),
         held_out_seeds: tuple[int, int] | None = None,
     ):
@@ -86,6 +90,8 @@ class TrainSkills(gym.Env):
                 f"skill_sampling ({skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
             )
         self.skill_sampling = skill_sampling
+        self.survival_interrupts = survival_interrupts
+        self._next_skill: Any = None
         low, high = seed_range
         if not 0 <= low < high <= _MAX_SEED:
             raise ConfigError(f"seed_range ({low}, {high}) must satisfy 0 <= low < high <= {_MAX_SEED}.")
@@ -157,6 +163,10 @@ class TrainSkills(gym.Env):
 
     def _sample(self) -> Any:
         lib = self.library
+        urgent, self._next_skill = self._next_skill, None
+        if urgent is not None and urgent.name in {s.name for s in lib.feasible()}:
+            self._infeasible = False
+            return urgent
         feasible = [s for s in lib.feasible() if s.kind in self.kinds]
         self._infeasible = False
         if self.infeasible_share and self._rng.random() < self.infeasible_share:
@@ -190,6 +200,12 @@ class TrainSkills(gym.Env):
         terminated = success or base_terminated or given_up
         truncated = not terminated and (base_truncated or ctx.steps >= ctx.skill.max_steps)
         self._base_done = base_terminated or base_truncated
+        interrupted = False
+        if self.survival_interrupts and not (terminated or truncated or self._infeasible):
+            urgent = lib.urgent()
+            if urgent is not None and urgent.name != ctx.skill.name:
+                truncated = interrupted = True
+                self._next_skill = urgent
         out = {"skill": ctx.skill.name}
         if "episode_outcome" in info:
             out["episode_outcome"] = info["episode_outcome"]
@@ -200,6 +216,7 @@ class TrainSkills(gym.Env):
                 "success": success,
                 "steps": ctx.steps,
                 "feasible": not self._infeasible,
+                "interrupted": interrupted,
             }
         return lib.features(ctx, self._obs), float(reward), terminated, truncated, out
 

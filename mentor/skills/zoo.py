@@ -80,6 +80,8 @@ class SkillZooConfig:
             :class:`~mentor.skills.training.TrainSkills`), so the value function learns affordances.
         skill_sampling: how training draws each skill episode's skill, ``"uniform"`` or
             ``"priority"`` (see :class:`~mentor.skills.training.TrainSkills`).
+        survival_interrupts: an urgent skill (a vital about to fail) preempts the running one in
+            training (see :class:`~mentor.skills.training.TrainSkills`).
         eval_episodes: skill runs on held-out seeds that measure the success rates (0: none); their
             env steps count in the zoo's ``num_env_steps``.
         max_env_steps: most env steps of training and skill evaluation together: the evaluation
@@ -101,6 +103,7 @@ class SkillZooConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     infeasible_share: float = 0.2
     skill_sampling: str = "uniform"
+    survival_interrupts: bool = False
     eval_episodes: int = 300
     max_env_steps: int | None = None
     snapshot_steps: list[int] = field(default_factory=list)
@@ -294,6 +297,7 @@ def _make_vec_env(config: SkillZooConfig, seed: int) -> DummyVecEnv:
             kinds=config.kinds,
             infeasible_share=config.infeasible_share,
             skill_sampling=config.skill_sampling,
+            survival_interrupts=config.survival_interrupts,
             held_out_seeds=HELD_OUT_SEEDS,
         )
 

@@ -140,3 +140,15 @@ def _interaction_of(library, name):
 
     skill = library.skill(name)
     return _interaction(skill, library._u.player, library._u.world, library._needs[name])
+
+
+def test_urgent_is_the_feasible_skill_restoring_the_lowest_low_vital(crafter):
+    library, _, _ = _reset(crafter)
+    player = crafter.unwrapped.player
+    assert library.urgent() is None
+    player.inventory["energy"] = LOW_VITAL
+    assert library.urgent().name == "sleep"
+    player.inventory["food"] = 1
+    feasible = {s.name for s in library.feasible()}
+    expected = "eat cow" if "eat cow" in feasible else "sleep"
+    assert library.urgent().name == expected

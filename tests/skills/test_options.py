@@ -84,6 +84,23 @@ def test_a_skill_times_out_after_its_step_limit_and_steps_are_counted():
     assert env.episode_env_steps == 0 and env.num_env_steps == skill.max_steps + info["skill_steps"]
 
 
+def test_a_survival_interrupt_ends_the_running_skill_runs_the_urgent_one_and_counts_both():
+    policy = FixedPolicy(TURN_LEFT)
+    env = _env(policy, survival_interrupts=True)
+    env.reset(seed=0)
+    running, urgent = env.library.skill("pick up the green key"), env.library.skill("go to the green key")
+    env.library.urgent = lambda: urgent if policy.calls >= 3 else None
+    _, _, _, _, info = env.step_skill(running)
+    assert info["skill"] == running.name and not info["skill_success"] and info["skill_steps"] == 3
+    assert info["interrupt"]["skill"] == urgent.name and info["interrupt"]["steps"] >= 1
+    assert info["env_steps"] == 3 + info["interrupt"]["steps"] == policy.calls
+    assert info["options"] == 2
+    quiet = _env(FixedPolicy(TURN_LEFT))
+    quiet.reset(seed=0)
+    quiet.library.urgent = lambda: urgent
+    assert "interrupt" not in quiet.step_skill(running)[4]
+
+
 def test_a_skill_that_cannot_start_takes_no_env_step():
     env = _env(not_started_reward=-0.1)
     env.reset(seed=0)

@@ -136,3 +136,14 @@ def test_priority_sampling_draws_skills_in_proportion_to_the_library_priority():
     uniform.reset(seed=0)
     uniform.library.priority = library.priority
     assert draws.count(favourite) > [uniform._sample().name for _ in range(200)].count(favourite) + 40
+
+
+def test_survival_interrupts_truncate_the_skill_episode_and_run_the_urgent_skill_next():
+    env = TrainSkills(["mentor/Crafter-Symbolic-v0"], seed=0, infeasible_share=0.0, survival_interrupts=True)
+    _, info = env.reset(seed=0)
+    urgent = next(s for s in env.library.feasible() if s.name != info["skill"])
+    env.library.urgent = lambda: urgent
+    _, reward, terminated, truncated, out = env.step(0)
+    assert truncated and not terminated and reward == 0.0
+    assert out["skill_outcome"]["interrupted"] and out["skill_outcome"]["steps"] == 1
+    assert env.reset()[1]["skill"] == urgent.name
