@@ -311,6 +311,14 @@ class CrafterSkillLibrary(SkillLibrary):
         """
         return _interaction(ctx.skill, self._u.player, self._u.world, self._needs[ctx.skill.name])
 
+    def planner_skills(self) -> list[Skill]:
+        """The feasible skills (tools, table or furnace in reach of the map, a vital to restore), and
+        ``sleep`` only once energy is low: a planner offered "make wood pickaxe" with no table known,
+        or sleep at 8/9 energy in the open, takes them and loses the step budget or the player."""
+        energy = self._u.player.inventory["energy"]
+        offered = [s for s in self.feasible() if s.kind != "sleep" or energy <= LOW_VITAL]
+        return offered or self.available()
+
     def _ripe_plant_in_view(self) -> bool:
         """Whether a ripe plant is in view (the text view says "ripe plant" too)."""
         world, pos = self._u.world, self._u.player.pos

@@ -152,3 +152,16 @@ def test_urgent_is_the_feasible_skill_restoring_the_lowest_low_vital(crafter):
     feasible = {s.name for s in library.feasible()}
     expected = "eat cow" if "eat cow" in feasible else "sleep"
     assert library.urgent().name == expected
+
+
+def test_planner_is_offered_feasible_skills_and_sleep_only_when_tired(crafter):
+    library, _, _ = _reset(crafter)
+    player = crafter.unwrapped.player
+    player.inventory["wood"] = 3
+    offered = [s.name for s in library.planner_skills()]
+    assert "make wood pickaxe" in [s.name for s in library.available()] and "make wood pickaxe" not in offered
+    assert "place table" in offered and "collect wood" in offered
+    player.inventory["energy"] = 8
+    assert "sleep" in [s.name for s in library.feasible()] and "sleep" not in [s.name for s in library.planner_skills()]
+    player.inventory["energy"] = LOW_VITAL
+    assert "sleep" in [s.name for s in library.planner_skills()]
