@@ -5,7 +5,8 @@ is at least ``--min-budget`` (the rows themselves come from, for example,
 ``mentor bench --suite crafter -a random -a sb3-ppo --seeds 3 --budget 1000000``), and writes:
 
 - ``benchmarks/results/hierarchical.json`` key ``crafter_1m``: one row per (env, agent) with
-  ``crafter_score`` (the paper's: over the training episodes inside the budget), its std over seeds,
+  ``crafter_score`` (the paper's: over the training episodes inside the budget; an agent given a
+  trained skill zoo has none and is scored on its eval episodes, ``score_from``), its std over seeds,
   ``mean_episode_reward`` over the same episodes (papers mix the two), ``eval_crafter_score`` (held-out
   episodes of the final agent), ``env_steps``, ``seeds``, ``achievements`` and the command;
 - ``benchmarks/results/crafter_1m_achievements.png``: per-achievement success rates beside the
@@ -46,7 +47,11 @@ def collect(root: Path, min_budget: int) -> list[dict]:
                 "crafter_score": row["score_mean"],
                 "crafter_score_std": row["score_std"],
                 "score_from": row.get("score_from"),
-                "mean_episode_reward": float(np.mean([c["train"]["mean_return"] for c in row["cells"]])),
+                "mean_episode_reward": (
+                    float(np.mean([c["train"]["mean_return"] for c in row["cells"]]))
+                    if all(c["train"]["episodes"] for c in row["cells"])
+                    else None
+                ),
                 "training_episodes": int(np.mean([c["train"]["episodes"] for c in row["cells"]])),
                 "eval_crafter_score": row.get("eval_crafter_score"),
                 "env_steps": row["env_steps"],
@@ -82,7 +87,7 @@ def main() -> None:
             r["env_id"].split("/")[-1],
             r["agent"],
             f"{r['crafter_score']:.2f}{std}",
-            f"{r['mean_episode_reward']:.2f}",
+            "-" if r["mean_episode_reward"] is None else f"{r['mean_episode_reward']:.2f}",
             eval_score,
             str(r["seeds"]),
             f"{r['env_steps']:,}",
@@ -90,7 +95,11 @@ def main() -> None:
     Console().print(table)
 
     references = yaml.safe_load((configs_root() / "crafter_achievement_references.yml").read_text())
-    rates = {f"{r['agent']} ({r['env_id'].split('/')[-1]})": r["achievements"] for r in rows if r["achievements"]}
+    rates = {
+        f"{r['agent']}, {r['env_id'].split('/')[-1]} ({r['score_from']} episodes)": r["achievements"]
+        for r in rows
+        if r["achievements"]
+    }
     rates.update({ref["agent"]: ref["success_rates"] for ref in references})
     plot = plot_achievement_bars(
         rates, "Crafter at 1M env steps: achievement success rates", args.out / "crafter_1m_achievements.png"

@@ -72,7 +72,7 @@ def plot_achievement_bars(rates: Mapping[str, Mapping[str, float]], title: str, 
     names = list(next(iter(rates.values())))
     width = 0.8 / max(len(agents), 1)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(11, 4.2))
+    fig, ax = plt.subplots(figsize=(13, 4.2))
     for i, agent in enumerate(agents):
         values = [max(rates[agent][n], 0.0) for n in names]
         ax.bar(x + i * width - 0.4 + width / 2, values, width, label=agent)
@@ -83,7 +83,7 @@ def plot_achievement_bars(rates: Mapping[str, Mapping[str, float]], title: str, 
     ax.set_xticklabels([n.replace("_", " ") for n in names], rotation=60, ha="right", fontsize=8)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
