@@ -44,7 +44,7 @@ from mentor.planners.planner import Planner, PlannerConfig
 from mentor.runs import RunDir, atomic_write_text, runs_root
 from mentor.skills.library import library_class
 from mentor.skills.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
-from mentor.skills.training import SKILL_SAMPLINGS
+from mentor.skills.training import check_skill_sampling
 from mentor.skills.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
 
 __all__ = [
@@ -141,10 +141,7 @@ class HierarchicalConfig:
         library_class(self.env_id)
         if self.planner not in HIGH_LEVELS:
             raise ConfigError(f"planner {self.planner!r} is not one of {', '.join(HIGH_LEVELS)}.")
-        if self.skill_sampling not in SKILL_SAMPLINGS:
-            raise ConfigError(
-                f"skill_sampling ({self.skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
-            )
+        check_skill_sampling(self.skill_sampling)
         if self.affordance not in AFFORDANCES:
             raise ConfigError(f"affordance {self.affordance!r} is not one of {', '.join(AFFORDANCES)}.")
         if isinstance(self.planner_config, dict):

@@ -113,7 +113,10 @@ def _requirements() -> dict[str, tuple[dict[str, int], tuple[str, ...]]]:
 
 
 def _interaction(skill: Skill, player: Any, world: Any, needs: tuple[dict[str, int], tuple[str, ...]]) -> int | None:
-    """The action index that performs ``skill``'s achievement now, if crafter's rules allow it."""
+    """The action index that performs ``skill``'s achievement now, if crafter's rules allow it.
+
+    ``needs`` is the skill's entry of :func:`_requirements` (a collect skill's tools are its uses).
+    """
     from crafter import constants
 
     uses, nearby = needs
@@ -138,10 +141,7 @@ def _interaction(skill: Skill, player: Any, world: Any, needs: tuple[dict[str, i
         if obj is None or type(obj).__name__.lower() != target or (target == "plant" and not obj.ripe):
             return None
         return _ACTION["do"]
-    if obj is None and material == target:
-        required = constants.collect.get(target, {}).get("require", {})
-        return _ACTION["do"] if all(player.inventory[k] >= v for k, v in required.items()) else None
-    return None
+    return _ACTION["do"] if obj is None and material == target else None
 
 
 class CrafterSkillLibrary(SkillLibrary):

@@ -26,13 +26,20 @@ from mentor.envs import make as make_env
 from mentor.errors import ConfigError
 from mentor.skills.library import SkillContext, SkillLibrary, make_skill_library, skill_success_reward
 
-__all__ = ["SKILL_SAMPLINGS", "TrainSkills"]
+__all__ = ["SKILL_SAMPLINGS", "TrainSkills", "check_skill_sampling"]
 
 #: How :class:`TrainSkills` draws the skill of a skill episode.
 SKILL_SAMPLINGS: tuple[str, ...] = ("uniform", "priority")
 
 _MAX_GOAL_TRIES = 50
 _MAX_SEED = 2**31 - 1
+
+
+def check_skill_sampling(value: str) -> str:
+    """``value`` if it names one of :data:`SKILL_SAMPLINGS`, else a :class:`ConfigError` listing them."""
+    if value not in SKILL_SAMPLINGS:
+        raise ConfigError(f"skill_sampling ({value!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}.")
+    return value
 
 
 class TrainSkills(gym.Env):
@@ -85,11 +92,7 @@ class TrainSkills(gym.Env):
             raise ConfigError(f"infeasible_share ({infeasible_share}) must lie in [0, 1).")
         if infeasible_steps < 1:
             raise ConfigError(f"infeasible_steps ({infeasible_steps}) must be at least 1.")
-        if skill_sampling not in SKILL_SAMPLINGS:
-            raise ConfigError(
-                f"skill_sampling ({skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
-            )
-        self.skill_sampling = skill_sampling
+        self.skill_sampling = check_skill_sampling(skill_sampling)
         self.survival_interrupts = survival_interrupts
         self._next_skill: Any = None
         low, high = seed_range

@@ -37,7 +37,7 @@ from mentor.runs import RunDir
 from mentor.sb3.callbacks import CHECKPOINT_STATE, LogEpisodeOutcomes, SaveResumableCheckpoint, save_checkpoint
 from mentor.sb3.hyperparams import algo_kwargs, load_hyperparams, validate_hyperparams
 from mentor.skills.library import Skill, library_class
-from mentor.skills.training import SKILL_SAMPLINGS, TrainSkills
+from mentor.skills.training import TrainSkills, check_skill_sampling
 
 __all__ = [
     "SkillZooConfig",
@@ -133,10 +133,7 @@ class SkillZooConfig:
             raise ConfigError(f"total_timesteps ({self.total_timesteps}) must be positive.")
         if not 0.0 <= self.infeasible_share < 1.0:
             raise ConfigError(f"infeasible_share ({self.infeasible_share}) must lie in [0, 1).")
-        if self.skill_sampling not in SKILL_SAMPLINGS:
-            raise ConfigError(
-                f"skill_sampling ({self.skill_sampling!r}) must be one of {', '.join(map(repr, SKILL_SAMPLINGS))}."
-            )
+        check_skill_sampling(self.skill_sampling)
         if self.eval_episodes < 0:
             raise ConfigError(f"eval_episodes ({self.eval_episodes}) must be >= 0.")
         if self.max_env_steps is not None and self.max_env_steps < self.total_timesteps:
