@@ -296,14 +296,23 @@ class GoalSuggester:
         caption = self.reuses.get(caption, caption)
         if caption in self._goals:
             return self._goals[caption]
-        if self.config.reuse_similarity is not None and self._goals:
-            similarity, nearest = self._most_similar(caption)
-            if similarity >= self.config.reuse_similarity:
-                self.num_reused += 1
-                self.reuses[caption] = nearest
-                return self._goals[nearest]
-        if self.config.max_queries is not None and self.num_queries >= self.config.max_queries:
-            return self._nearest(caption)
+        spent = self.config.max_queries is not None and self.num_queries >= self.config.max_queries
+        similar = None
+        if self.embedder is not None and self._goals and (spent or self.config.reuse_similarity is not None):
+            similar = self._most_similar(caption)
+        if (
+            similar is not None
+            and self.config.reuse_similarity is not None
+            and similar[0] >= self.config.reuse_similarity
+        ):
+            self.num_reused += 1
+            self.reuses[caption] = similar[1]
+            return self._goals[similar[1]]
+        if spent:
+            if similar is None:
+                return None
+            self.num_nearest += 1
+            return self._goals[similar[1]]
         self.num_queries += 1
         answer = ask_list(
             self.llm,
@@ -318,12 +327,6 @@ class GoalSuggester:
                 goals.append(goal)
         self._goals[caption] = goals[: self.config.num_goals]
         return self._goals[caption]
-
-    def _nearest(self, caption: str) -> list[str] | None:
-        if self.embedder is None or not self._goals:
-            return None
-        self.num_nearest += 1
-        return self._goals[self._most_similar(caption)[1]]
 
     def _most_similar(self, caption: str) -> tuple[float, str]:
         """The answered caption most similar to ``caption``, and that similarity."""
