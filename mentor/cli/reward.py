@@ -92,6 +92,10 @@ def reward_command(
     prerank: Annotated[
         str, typer.Option(help="Pre-ranking on reference episodes: off, drop (skip hopeless), audit (flag only).")
     ] = "drop",
+    train_top: Annotated[
+        Optional[int],
+        typer.Option(help="Train only this many best-ranked candidates per iteration (default: all not hopeless)."),
+    ] = None,
     baselines: Annotated[
         bool, typer.Option(help="Train the human and sparse rewards for the human-normalised score.")
     ] = True,
@@ -165,6 +169,7 @@ def reward_command(
             eval_episodes=eval_episodes,
             seed=seed,
             prerank=prerank,
+            train_top=train_top,
             baselines=baselines,
             executor=executor_config,
         )

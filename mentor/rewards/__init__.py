@@ -6,6 +6,7 @@
 - :mod:`~mentor.rewards.wrappers`: ``ReplaceReward`` puts a reward into a training env;
 - :mod:`~mentor.rewards.fitness` and :mod:`~mentor.rewards.tasks`: ground truth and the task suite;
 - :mod:`~mentor.rewards.rollouts`: recorded episodes, validation and pre-ranking;
+- :mod:`~mentor.rewards.references`: the pre-ranking reference episodes, recorded once and cached;
 - :mod:`~mentor.rewards.training`, :mod:`~mentor.rewards.prompts`, :mod:`~mentor.rewards.loop`:
   the loop itself; :mod:`~mentor.rewards.report`: its plots and report.
 
@@ -42,7 +43,8 @@ _EXPORTS = {
     "default_algo": "tasks",
     "Episode": "rollouts",
     "record_episodes": "rollouts",
-    "rank_agreement": "rollouts",
+    "ranking_score": "rollouts",
+    "random_action_mix": "rollouts",
     "prerank_reward": "rollouts",
     "RewardTrainJob": "training",
     "RewardTrainResult": "training",

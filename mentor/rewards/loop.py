@@ -5,12 +5,16 @@ One run, in its run folder (``runs/<date>-reward-<task>/``):
 
 1. baselines: the task's human reward and its sparse (fitness) reward are trained with the final
    budget and seeds (for the human-normalised score, and as policies for pre-ranking);
-2. reference episodes of known fitness (random policy, baseline policies) for pre-ranking, and a
-   few random transitions for validation;
+2. reference episodes whose fitness is known and varies, for pre-ranking: a random policy, snapshots
+   of the human (else sparse) baseline's policy along its training, and its final policy with
+   random actions mixed in (cached per task and setting under ``<cache>/reward_references``); and
+   a few random transitions for validation;
 3. each iteration: the LLM samples K answers; each one's code is extracted, gated, validated in the
-   sandbox on the recorded transitions and pre-ranked; survivors train in parallel through the
-   executor; each trained candidate gets its component statistics and reflection; the iteration's
-   best feeds the next prompt (failures feed their one-line reasons);
+   sandbox on the recorded transitions and given its ranking score (rank correlation of its
+   returns with the references' fitness); the best-ranked ``train_top`` of them train in parallel
+   through the executor; each trained candidate gets its component statistics and reflection; the
+   iteration's best feeds the next prompt, with the screening's statistics and the failures'
+   one-line reasons;
 4. the best reward over all iterations is re-trained with the final seeds and evaluated;
 5. ``results.json``, plots, ``report.md`` and ``llm_usage.json``.
 
@@ -51,12 +55,19 @@ from mentor.rewards.prompts import (
     initial_messages,
     other_failures,
     reflection,
+    screening_summary,
+)
+from mentor.rewards.references import (
+    record_references,
+    reference_kind,
+    reference_snapshot_steps,
+    references_cache_path,
 )
 from mentor.rewards.rollouts import (
     Episode,
     load_episodes,
     prerank_reward,
-    record_episodes,
+    ranking_score,
     record_random_steps,
     save_episodes,
 )
@@ -65,8 +76,6 @@ from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import RewardTask
 from mentor.rewards.training import RewardTrainJob, RewardTrainResult, load_result, train_reward_job
 from mentor.runs import RunDir, atomic_write_text
-from mentor.sb3.agent import SB3Agent
-from mentor.sb3.hyperparams import make_env_wrapper
 
 __all__ = [
     "MODES",
@@ -104,13 +113,23 @@ class RewardLoopConfig:
         num_points: points of training at which component statistics are taken.
         baselines: train the human and sparse rewards (needed for the human-normalised score).
         prerank: ``off``; ``drop`` (candidates whose returns order the reference episodes no better
-            than chance are not trained; when that is every valid candidate of an iteration, the
-            best-ranked still trains, recorded as ``kept_despite_flag``); ``audit`` (they are flagged
-            but trained, to measure what dropping would save and whether it would have dropped the
-            winner; flags are never changed).
-        prerank_min_agreement: a candidate is hopeless when its rank agreement is at most this.
+            than chance are not trained, nor those ranked below the iteration's ``train_top``; when
+            every valid candidate of an iteration is hopeless, the best-ranked still trains,
+            recorded as ``kept_despite_flag``); ``audit`` (they are flagged but trained, to measure
+            what dropping would save and whether it would have dropped the winner; flags are never
+            changed).
+        prerank_min_score: a candidate is hopeless when its ranking score (Spearman's rank
+            correlation of its returns with the references' fitness, in [-1, 1]) is at most this.
+        train_top: with pre-ranking, train at most this many of an iteration's valid candidates, the
+            best-ranked; ``None``: every one that is not hopeless.
         prerank_episodes: reference episodes per reference policy.
         prerank_max_steps: most steps of a reference episode.
+        reference_snapshots: snapshots of the reference baseline's policy, evenly spread over its
+            training, whose episodes join the references (policies of graded competence).
+        reference_epsilons: the final reference policy also plays with each of these shares of
+            random actions.
+        reference_cache: keep the reference episodes under ``<cache>/reward_references``, keyed by
+            the task and every setting they depend on, and reuse them across runs.
         validation_steps: recorded random transitions every candidate must pass before training.
         hyperparams: overrides of the zoo hyperparameters (on top of the task's own).
         executor: runs the trainings (default: local process pool).
@@ -131,9 +150,13 @@ class RewardLoopConfig:
     num_points: int = 10
     baselines: bool = True
     prerank: str = "drop"
-    prerank_min_agreement: float = 0.5
+    prerank_min_score: float = 0.0
+    train_top: int | None = None
     prerank_episodes: int = 3
     prerank_max_steps: int = 300
+    reference_snapshots: int = 3
+    reference_epsilons: list[float] = field(default_factory=lambda: [0.5])
+    reference_cache: bool = True
     validation_steps: int = 64
     hyperparams: dict[str, Any] = field(default_factory=dict)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
@@ -166,8 +189,18 @@ class RewardLoopConfig:
         for name in ("steps", "final_steps", "final_seeds", "eval_episodes", "max_new_tokens", "num_points"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} ({getattr(self, name)}) must be at least 1.")
-        if not 0.0 <= self.prerank_min_agreement < 1.0:
-            raise ConfigError(f"prerank_min_agreement ({self.prerank_min_agreement}) must be in [0, 1).")
+        if not -1.0 <= self.prerank_min_score < 1.0:
+            raise ConfigError(f"prerank_min_score ({self.prerank_min_score}) must be in [-1, 1).")
+        if self.train_top is not None and (self.train_top < 1 or self.prerank == "off"):
+            raise ConfigError(
+                f"train_top ({self.train_top}) must be at least 1, and needs pre-ranking (prerank drop or audit, "
+                f"not {self.prerank!r}) to rank the candidates by."
+            )
+        if self.reference_snapshots < 0 or not all(0.0 <= e <= 1.0 for e in self.reference_epsilons):
+            raise ConfigError(
+                f"reference_snapshots ({self.reference_snapshots}) must be >= 0 and reference_epsilons "
+                f"({self.reference_epsilons}) in [0, 1]."
+            )
         if self.prerank_episodes < 1 or self.prerank_max_steps < 1 or self.validation_steps < 1:
             raise ConfigError(
                 f"prerank_episodes ({self.prerank_episodes}), prerank_max_steps ({self.prerank_max_steps}) and "
@@ -191,8 +224,11 @@ class Candidate:
         stage: how far it got: ``extraction``, ``gate``, ``validation``, ``prerank`` (dropped),
             ``training`` (failed there) or ``trained``.
         reason: one-line reason it was rejected or failed; ``None`` if trained.
-        prerank_agreement: rank agreement with the reference fitness (``None``: not scored).
+        ranking_score: rank correlation of its returns with the references' fitness (``None``: not
+            scored, or the references all have one fitness).
         would_drop: pre-ranking judged it hopeless (in ``audit`` mode it is trained anyway).
+        screened_out: valid, not hopeless, but ranked below the iteration's ``train_top`` (in
+            ``audit`` mode it is trained anyway).
         kept_despite_flag: ``drop`` mode only: every valid candidate of its iteration was judged
             hopeless and this, the best-ranked of them, was trained anyway so that something trains
             (``would_drop`` stays ``True``).
@@ -206,8 +242,9 @@ class Candidate:
     code: str | None = None
     stage: str = "extraction"
     reason: str | None = None
-    prerank_agreement: float | None = None
+    ranking_score: float | None = None
     would_drop: bool = False
+    screened_out: bool = False
     kept_despite_flag: bool = False
     result: RewardTrainResult | None = None
 
@@ -228,8 +265,9 @@ class Candidate:
             "stage": self.stage,
             "valid": self.valid,
             "reason": self.reason,
-            "prerank_agreement": self.prerank_agreement,
+            "ranking_score": self.ranking_score,
             "would_drop": self.would_drop,
+            "screened_out": self.screened_out,
             "kept_despite_flag": self.kept_despite_flag,
             "fitness": self.fitness,
             "train_seconds": self.result.train_seconds if self.result is not None else None,
@@ -274,6 +312,10 @@ def _seed_summary(results: Sequence[RewardTrainResult]) -> dict[str, Any]:
     }
 
 
+def _score(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
+
+
 def human_normalized_score(method: float | None, human: float | None, sparse: float | None) -> float | None:
     """Eureka's human-normalised score ``(method - sparse) / (human - sparse)``; ``None`` if undefined.
 
@@ -315,6 +357,7 @@ class RewardLoop:
         self.hyperparams = {**task.hyperparams, **self.config.hyperparams}
         self._usage_before = Usage()
         self._grammar: Grammar | None = None
+        self._num_references = 0
 
     @classmethod
     def resume(
@@ -348,6 +391,7 @@ class RewardLoop:
         validation = self._validation_transitions()
         baselines = self._baselines()
         references = self._references(baselines) if cfg.prerank != "off" else []
+        self._num_references = len(references)
         base_messages = self._initial_messages()
         candidates: list[Candidate] = []
         previous: list[Candidate] = []
@@ -406,12 +450,15 @@ class RewardLoop:
             done[job.folder] = result
         return [done[job.folder] for job in jobs]
 
-    def _seed_jobs(self, kind: str, code: str) -> list[RewardTrainJob]:
+    def _seed_jobs(self, kind: str, code: str, snapshot_steps: Sequence[int] = ()) -> list[RewardTrainJob]:
+        """One job per final seed; the first keeps ``snapshot_steps`` snapshots of its policy."""
         cfg = self.config
-        return [
+        jobs = [
             self._job(f"{kind}/seed-{s}", self.run.path / kind / f"seed-{s}", code, cfg.final_steps, cfg.seed + s)
             for s in range(cfg.final_seeds)
         ]
+        jobs[0].snapshot_steps = list(snapshot_steps)
+        return jobs
 
     def _baselines(self) -> dict[str, list[RewardTrainResult]]:
         if not self.config.baselines:
@@ -419,38 +466,55 @@ class RewardLoop:
         kinds = {"sparse": self.task.sparse_reward}
         if self.task.human_reward is not None:
             kinds = {"human": self.task.human_reward, **kinds}
-        jobs = {kind: self._seed_jobs(f"baselines/{kind}", code) for kind, code in kinds.items()}
+        cfg = self.config
+        steps = reference_snapshot_steps(cfg.final_steps, cfg.reference_snapshots) if cfg.prerank != "off" else []
+        snapshots = {reference_kind(self.task): steps}
+        jobs = {
+            kind: self._seed_jobs(f"baselines/{kind}", code, snapshots.get(kind, ())) for kind, code in kinds.items()
+        }
         flat = [j for js in jobs.values() for j in js]
         results = dict(zip([j.folder for j in flat], self._run_jobs(flat)))
         return {kind: [results[j.folder] for j in js] for kind, js in jobs.items()}
 
     def _references(self, baselines: dict[str, list[RewardTrainResult]]) -> list[Episode]:
+        """The pre-ranking references of this run: recorded once, then read back (from the cache too)."""
         path = self.run.path / "references.pkl"
         if path.exists():
             return load_episodes(path)
-        cfg, task = self.config, self.task
-        common = dict(env_kwargs=task.env_kwargs, max_episode_steps=cfg.prerank_max_steps, fitness=task.fitness)
-        episodes = record_episodes(task.env_id, None, cfg.prerank_episodes, seed=cfg.seed + 20_000, **common)
-        for kind, results in baselines.items():
-            if not results or not results[0].ok:
-                continue
-            agent = SB3Agent.load(results[0].folder)
-            wrapper = make_env_wrapper(agent.config.resolved_hyperparams.get("env_wrapper"))
-            episodes += record_episodes(
-                task.env_id,
-                lambda obs, env, agent=agent: agent.predict(obs, deterministic=False),
-                cfg.prerank_episodes,
-                seed=cfg.seed + 30_000,
-                wrapper=wrapper,
-                source=f"{kind}/seed-0",
-                **common,
+        cached = self._reference_cache_path(baselines)
+        if cached is not None and cached.exists():
+            episodes = load_episodes(cached)
+        else:
+            cfg = self.config
+            folders = {kind: results[0].folder for kind, results in baselines.items() if results and results[0].ok}
+            episodes = record_references(
+                self.task, folders, cfg.prerank_episodes, cfg.prerank_max_steps, cfg.reference_epsilons, cfg.seed
             )
+            if cached is not None:
+                save_episodes(episodes, cached)
         save_episodes(episodes, path)
         self.run.write_json(
             "references.json",
             [{"source": e.source, "length": len(e.transitions), "fitness": e.fitness} for e in episodes],
         )
         return episodes
+
+    def _reference_cache_path(self, baselines: dict[str, list[RewardTrainResult]]) -> Path | None:
+        """Where this task's references are cached for this setting; ``None``: not cached (off, or a baseline failed)."""
+        cfg = self.config
+        reference = baselines.get(reference_kind(self.task))
+        if not cfg.reference_cache or (cfg.baselines and not (reference and reference[0].ok)):
+            return None
+        names = (
+            "final_steps",
+            "seed",
+            "prerank_episodes",
+            "prerank_max_steps",
+            "reference_snapshots",
+            "reference_epsilons",
+        )
+        setting = {"hyperparams": self.hyperparams, "baselines": cfg.baselines, **{n: getattr(cfg, n) for n in names}}
+        return references_cache_path(self.task, setting)
 
     def _initial_messages(self) -> list[Message]:
         env = make_env(self.task.env_id, **self.task.env_kwargs)
@@ -466,7 +530,7 @@ class RewardLoop:
         if not previous:
             return base
         trained = [c for c in previous if c.result is not None and c.result.ok]
-        failed = [(c.label, c.reason) for c in previous if c.reason is not None]
+        failed = [(c.label, c.reason) for c in previous if c.reason is not None and c.stage != "prerank"]
         if trained:
             chosen = max(trained, key=lambda c: c.fitness)
             stats = reflection(chosen.result, self.task.fitness)
@@ -480,7 +544,12 @@ class RewardLoop:
                 text += f"\nA person also says: {human_feedback.strip()}"
             failed = [f for f in failed if f[0] != chosen.label]
         answer = f"```python\n{chosen.code.rstrip()}\n```" if chosen.code else chosen.response
-        user = text + other_failures(failed)
+        screening = screening_summary(
+            [c.ranking_score for c in previous if c.valid],
+            trained=sum(c.result is not None for c in previous),
+            episodes=self._num_references,
+        )
+        user = (f"{screening}\n\n" if screening else "") + text + other_failures(failed)
         atomic_write_text(self.run.path / f"iter-{chosen.iteration:02d}" / "feedback.md", user + "\n")
         return [*base, {"role": "assistant", "content": answer}, {"role": "user", "content": user}]
 
@@ -507,27 +576,39 @@ class RewardLoop:
         ]
 
     def _check(self, candidates: list[Candidate], validation: list, references: list[Episode]) -> None:
-        """Extraction, gate, validation run and pre-ranking; each verdict is saved once and reused on resume."""
-        fresh = []
+        """Extraction, gate, validation run, ranking score and screening; each verdict is saved once and reused on resume."""
+        cfg = self.config
+        fresh: list[Candidate] = []
         for c in candidates:
             verdict_path = self.run.path / c.label / "verdict.json"
             if verdict_path.exists():
                 saved = json.loads(verdict_path.read_text())
                 c.code, c.stage, c.reason = saved["code"], saved["stage"], saved["reason"]
-                c.prerank_agreement, c.would_drop = saved["prerank_agreement"], saved["would_drop"]
-                c.kept_despite_flag = saved.get("kept_despite_flag", False)
+                c.ranking_score, c.would_drop = saved["ranking_score"], saved["would_drop"]
+                c.screened_out, c.kept_despite_flag = saved["screened_out"], saved["kept_despite_flag"]
             else:
                 self._check_one(c, validation, references)
                 fresh.append(c)
-        valid = [c for c in fresh if c.stage == "prerank"]
-        if self.config.prerank == "drop" and valid and all(c.would_drop for c in valid):
+        fresh_labels = {c.label for c in fresh}
+        valid = [c for c in candidates if c.valid]
+        hopeful = [c for c in valid if not c.would_drop]
+        if cfg.train_top is not None:
+            ranked = sorted(hopeful, key=lambda c: -(c.ranking_score if c.ranking_score is not None else 0.0))
+            for c in ranked[cfg.train_top :]:
+                c.screened_out = c.screened_out or c.label in fresh_labels
+        if cfg.prerank == "drop" and valid and not hopeful and not any(c.kept_despite_flag for c in valid):
             # something must train: the best-ranked stays flagged, and is recorded as kept despite it
-            max(valid, key=lambda c: c.prerank_agreement).kept_despite_flag = True
+            max(valid, key=lambda c: c.ranking_score if c.ranking_score is not None else 0.0).kept_despite_flag = True
         for c in fresh:
-            if c.stage == "prerank" and c.would_drop and self.config.prerank == "drop" and not c.kept_despite_flag:
+            dropping = c.stage == "prerank" and cfg.prerank == "drop"
+            if dropping and c.would_drop and not c.kept_despite_flag:
                 c.reason = (
                     f"pre-ranking: its returns order the reference episodes no better than chance "
-                    f"(rank agreement {c.prerank_agreement:.2f} <= {self.config.prerank_min_agreement:.2f})"
+                    f"(ranking score {c.ranking_score:.2f} <= {cfg.prerank_min_score:.2f})"
+                )
+            elif dropping and c.screened_out:
+                c.reason = (
+                    f"screened out: its ranking score {_score(c.ranking_score)} is not among the top {cfg.train_top}"
                 )
             elif c.stage == "prerank":
                 c.stage = "training"
@@ -553,8 +634,8 @@ class RewardLoop:
             except RewardCodeError as e:
                 c.stage, c.reason = "validation", f"on a reference episode: {e}"
                 return
-            c.prerank_agreement = score.agreement
-            c.would_drop = score.agreement is not None and score.agreement <= self.config.prerank_min_agreement
+            c.ranking_score = score.ranking
+            c.would_drop = score.ranking is not None and score.ranking <= self.config.prerank_min_score
 
     def _save_verdict(self, c: Candidate) -> None:
         atomic_write_text(
@@ -564,8 +645,9 @@ class RewardLoop:
                     "label": c.label,
                     "stage": c.stage,
                     "reason": c.reason,
-                    "prerank_agreement": c.prerank_agreement,
+                    "ranking_score": c.ranking_score,
                     "would_drop": c.would_drop,
+                    "screened_out": c.screened_out,
                     "kept_despite_flag": c.kept_despite_flag,
                     "code": c.code,
                 },
@@ -624,34 +706,46 @@ class RewardLoop:
 
     def _prerank_summary(self, candidates: list[Candidate], best: Candidate | None) -> dict[str, Any]:
         mode = self.config.prerank
-        scored = [c for c in candidates if c.prerank_agreement is not None]
+        scored = [c for c in candidates if c.ranking_score is not None]
         flagged = [c for c in candidates if c.would_drop]
         kept = [c for c in flagged if c.kept_despite_flag]
-        dropped = [c for c in flagged if not c.kept_despite_flag]
+        skipped = [c for c in candidates if (c.would_drop and not c.kept_despite_flag) or c.screened_out]
         trained = [c for c in candidates if c.result is not None]
         spent = float(sum(c.result.train_seconds for c in trained))
         if mode == "audit":
-            saved = float(sum(c.result.train_seconds for c in flagged if c.result is not None))
+            saved = float(sum(c.result.train_seconds for c in skipped if c.result is not None))
             total, measured = spent, True
         else:
             mean = spent / len(trained) if trained else 0.0
-            saved, total, measured = mean * len(dropped), spent + mean * len(dropped), False
-        iteration_bests = {}
+            saved, total, measured = mean * len(skipped), spent + mean * len(skipped), False
+        iteration_bests: dict[int, Candidate] = {}
         for c in candidates:
             if c.fitness is not None and (
                 c.iteration not in iteration_bests or c.fitness > iteration_bests[c.iteration].fitness
             ):
                 iteration_bests[c.iteration] = c
+        ranked = [c for c in trained if c.fitness is not None and c.ranking_score is not None]
+        audited = mode == "audit" and self.config.train_top is not None
+        hits = [not (c.would_drop or c.screened_out) for c in iteration_bests.values()] if audited else []
         return {
             "mode": mode,
+            "train_top": self.config.train_top,
             "scored": len(scored),
             "flagged_hopeless": len(flagged),
+            "screened_out": sum(c.screened_out for c in candidates),
             "kept_despite_flag": len(kept),
+            "ranking_scores": [c.ranking_score for c in scored],
+            "ranking_vs_trained_fitness": ranking_score([c.ranking_score for c in ranked], [c.fitness for c in ranked])
+            if len(ranked) >= 3
+            else None,
+            "screen_hit_rate": sum(hits) / len(hits) if hits else None,
             "training_seconds_saved": saved,
             "training_seconds_without_prerank": total,
             "saved_share": saved / total if total else 0.0,
             "saving_measured": measured,
-            "dropped_winner": bool(best.would_drop) if (best is not None and mode == "audit") else None,
+            "dropped_winner": bool(best.would_drop or best.screened_out)
+            if (best is not None and mode == "audit")
+            else None,
             "winner_flagged_hopeless": bool(best.would_drop) if (best is not None and mode != "off") else None,
             "winner_kept_despite_flag": bool(best.kept_despite_flag) if (best is not None and mode == "drop") else None,
             "iteration_bests_flagged": sum(c.would_drop for c in iteration_bests.values()) if mode == "audit" else None,

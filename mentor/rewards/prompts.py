@@ -13,6 +13,8 @@ import ast
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 from mentor.llm import Message
 from mentor.rewards.fitness import get_fitness
 from mentor.rewards.gate import NUMPY_NAMES, REWARD_FUNCTION
@@ -204,3 +206,26 @@ def other_failures(reasons: Sequence[tuple[str, str]]) -> str:
         return ""
     listed = "\n".join(f"- {label}: {reason}" for label, reason in reasons)
     return f"\n\nOther reward functions sampled in this round failed; avoid these mistakes:\n{listed}"
+
+
+def screening_summary(scores: Sequence[float | None], trained: int, episodes: int) -> str:
+    """What the round's rewards showed before training: how well each one's returns ranked the reference episodes.
+
+    Empty when nothing was scored (no pre-ranking, or no reward ran).
+
+    Example:
+        >>> screening_summary([0.9, 0.1, -0.4], trained=1, episodes=12).split("; ")[0].split(". ")[-1]
+        'Scores: best 0.9, median 0.1, worst -0.4'
+    """
+    known = sorted((s for s in scores if s is not None), reverse=True)
+    if not known:
+        return ""
+    low = sum(s <= 0 for s in known)
+    return (
+        f"Before any training, each of the {len(known)} reward functions that ran was scored on {episodes} recorded "
+        "episodes of known task fitness: its ranking score is the rank correlation between its episode returns and "
+        "the episodes' fitness (1: it orders them exactly as the fitness does, 0: chance, -1: reversed). "
+        f"Scores: best {_fmt(known[0])}, median {_fmt(float(np.median(known)))}, worst {_fmt(known[-1])}; "
+        f"{low} scored 0 or below. {trained} of them were trained. A reward whose largest term does not grow "
+        "with the task fitness ranks low."
+    )

@@ -88,6 +88,40 @@ def plot_fitness_per_iteration(
     return path
 
 
+def plot_ranking_vs_fitness(candidates: Sequence[Mapping[str, Any]], ylabel: str, path: Path) -> Path:
+    """Each trained candidate's ranking score (before training) against its fitness (after); untrained ones as ticks."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    trained = [c for c in candidates if c["ranking_score"] is not None and c["fitness"] is not None]
+    for label, keep, marker in (
+        ("trained (kept by the screen)", lambda c: not (c["screened_out"] or c["would_drop"]), "o"),
+        ("trained in audit (screen would skip)", lambda c: c["screened_out"] or c["would_drop"], "s"),
+    ):
+        chosen = [c for c in trained if keep(c)]
+        if chosen:
+            ax.scatter([c["ranking_score"] for c in chosen], [c["fitness"] for c in chosen], marker=marker, label=label)
+    skipped = [c["ranking_score"] for c in candidates if c["ranking_score"] is not None and c["fitness"] is None]
+    if skipped:
+        ax.plot(
+            skipped,
+            [0] * len(skipped),
+            "|",
+            color="grey",
+            markersize=14,
+            transform=ax.get_xaxis_transform(),
+            label="not trained (ranking score)",
+        )
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("ranking score on the reference episodes (before training)")
+    ax.set_ylabel(f"{ylabel} (after training)")
+    ax.set_title("Does the screen predict the trained fitness?")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_components(stats: Mapping[str, Sequence[Mapping[str, float]]], title: str, path: Path) -> Path:
     """One panel per component (and fitness, episode length): episode-sum mean with its min-max band."""
     names = list(stats)
@@ -142,9 +176,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _hopeless(candidate: dict[str, Any]) -> str:
+    if candidate["screened_out"]:
+        return " (screened out)"
     if not candidate["would_drop"]:
         return ""
-    return " (hopeless, kept)" if candidate.get("kept_despite_flag") else " (hopeless)"
+    return " (hopeless, kept)" if candidate["kept_despite_flag"] else " (hopeless)"
 
 
 def _seed_folders(run: Path, kind: str) -> list[Path]:
@@ -168,6 +204,8 @@ def render_reward_report(run_dir: Path | str) -> Path:
     plots = [
         plot_fitness_per_iteration(results["candidates"], levels, fitness_label, run / "fitness_per_iteration.png")
     ]
+    if any(c["ranking_score"] is not None for c in results["candidates"]):
+        plots.append(plot_ranking_vs_fitness(results["candidates"], fitness_label, run / "ranking_vs_fitness.png"))
     best = load_result(run / results["best_label"]) if results["best_label"] else None
     if best is not None and best.component_stats:
         plots.append(
@@ -215,13 +253,13 @@ def render_reward_report(run_dir: Path | str) -> Path:
         "",
         "## Candidates",
         "",
-        "| candidate | stage | pre-rank agreement | fitness | train s | reason |",
+        "| candidate | stage | ranking score | fitness | train s | reason |",
         "|---|---|---|---|---|---|",
     ]
     for c in results["candidates"]:
         reason = (c["reason"] or "").replace("|", "\\|")
         lines.append(
-            f"| {c['label']} | {c['stage']} | {_fmt(c['prerank_agreement'], 2)}{_hopeless(c)} "
+            f"| {c['label']} | {c['stage']} | {_fmt(c['ranking_score'], 2)}{_hopeless(c)} "
             f"| {_fmt(c['fitness'])} | {_fmt(c['train_seconds'], 2)} | {reason} |"
         )
     pre = results["prerank"]
@@ -231,7 +269,10 @@ def render_reward_report(run_dir: Path | str) -> Path:
         "",
         f"Mode {pre['mode']}: {pre['scored']} candidates ranked on reference episodes of known fitness (none when "
         f"those episodes all have the same fitness), {pre['flagged_hopeless']} judged "
-        f"hopeless; training time saved {pre['training_seconds_saved']:.0f} s of "
+        f"hopeless, {pre['screened_out']} screened out below the top {_fmt(pre['train_top'])}. "
+        f"Rank correlation of the ranking score with the fitness after training, over the trained candidates: "
+        f"{_fmt(pre['ranking_vs_trained_fitness'], 2)}; share of iterations whose best candidate the screen kept: "
+        f"{_fmt(pre['screen_hit_rate'], 2)}. Training time saved {pre['training_seconds_saved']:.0f} s of "
         f"{pre['training_seconds_without_prerank']:.0f} s ({pre['saved_share']:.0%}, "
         f"{'measured' if pre['saving_measured'] else 'estimated from the mean training time'}). "
         f"Dropped the eventual winner: {_fmt(pre['dropped_winner'])}. "

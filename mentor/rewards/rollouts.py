@@ -6,9 +6,11 @@ next_state)`` with the episode's outcome. Such episodes serve twice:
 - validation: a candidate runs on a few recorded transitions before any training, so broken code
   never reaches training;
 - pre-ranking (after CARD's trajectory preference evaluation): a candidate's return on each of a
-  fixed set of episodes whose fitness is known (a random policy, policies trained on the human and
-  sparse rewards) is compared with that fitness; :func:`rank_agreement` is the share of episode
-  pairs the candidate orders like the fitness. A candidate no better than chance is hopeless.
+  fixed set of episodes whose fitness is known and varies (a random policy; snapshots of a policy
+  trained on the human reward, taken along its training; that policy with random actions mixed in)
+  is compared with that fitness; :func:`ranking_score` is the rank correlation of the two, from 1
+  (the reward orders the episodes as the fitness does) through 0 (chance) to -1 (reversed). It
+  needs no training, so many candidates can be screened and only the best-ranked trained.
 
 Example:
     >>> episodes = record_episodes("mentor/MiniGrid-DoorKey-5x5-v0", None, 1, seed=0, max_episode_steps=5)
@@ -40,7 +42,8 @@ __all__ = [
     "record_random_steps",
     "save_episodes",
     "load_episodes",
-    "rank_agreement",
+    "ranking_score",
+    "random_action_mix",
     "PrerankScore",
     "prerank_reward",
 ]
@@ -161,26 +164,50 @@ def load_episodes(path: Path) -> list[Episode]:
     return pickle.loads(path.read_bytes())
 
 
-def rank_agreement(returns: Sequence[float], fitnesses: Sequence[float], tol: float = 1e-9) -> float | None:
-    """Share of episode pairs with different fitness that ``returns`` order the same way (ties count half).
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 0, tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=float)
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
 
-    1 is perfect agreement, 0.5 is chance (or a constant reward), 0 is reversed. ``None`` when no
-    two episodes differ in fitness.
+
+def ranking_score(returns: Sequence[float], fitnesses: Sequence[float], tol: float = 1e-9) -> float | None:
+    """Spearman's rank correlation between a reward's episode returns and the episodes' fitness.
+
+    1: the reward orders the episodes as the fitness does; 0: chance, or a reward constant over
+    them; -1: reversed. Returns closer than ``tol`` (relative to the largest) count as tied.
+    ``None`` when every episode has the same fitness, so that nothing can be ranked.
 
     Example:
-        >>> rank_agreement([1.0, 2.0, 3.0], [0.0, 1.0, 0.5])
-        0.6666666666666666
+        >>> ranking_score([1.0, 2.0, 3.0], [0.0, 1.0, 2.0]), ranking_score([3.0, 2.0, 1.0], [0.0, 1.0, 2.0])
+        (1.0, -1.0)
     """
     r, f = np.asarray(returns, dtype=float), np.asarray(fitnesses, dtype=float)
-    df = f[:, None] - f[None, :]
-    dr = r[:, None] - r[None, :]
-    upper = np.triu(np.ones_like(df, dtype=bool), k=1) & (np.abs(df) > tol)
-    pairs = int(upper.sum())
-    if pairs == 0:
+    if len(f) < 2 or np.ptp(f) <= tol:
         return None
     scale = max(1.0, float(np.abs(r).max()))
-    same = np.sign(df) * np.sign(np.where(np.abs(dr) > tol * scale, dr, 0.0))
-    return float(((same[upper] > 0).sum() + 0.5 * (same[upper] == 0).sum()) / pairs)
+    r = np.round(r / (tol * scale))
+    if np.ptp(r) == 0:
+        return 0.0
+    rr, rf = _average_ranks(r), _average_ranks(np.round(f / tol))
+    rr, rf = rr - rr.mean(), rf - rf.mean()
+    return float(np.clip((rr @ rf) / np.sqrt((rr @ rr) * (rf @ rf)), -1.0, 1.0))
+
+
+def random_action_mix(policy: Policy, epsilon: float, seed: int) -> Policy:
+    """``policy`` with each action replaced, with probability ``epsilon``, by a uniformly random one."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon ({epsilon}) must be in [0, 1]")
+    rng = np.random.default_rng(seed)
+
+    def mixed(obs: Any, env: gym.Env) -> Any:
+        return env.action_space.sample() if rng.random() < epsilon else policy(obs, env)
+
+    return mixed
 
 
 @dataclass
@@ -188,12 +215,12 @@ class PrerankScore:
     """How a candidate orders the reference episodes.
 
     Attributes:
-        agreement: :func:`rank_agreement` of its returns with the fitness (``None``: undefined).
+        ranking: :func:`ranking_score` of its returns against the fitness (``None``: undefined).
         returns: its return on each reference episode.
         seconds: time the scoring took.
     """
 
-    agreement: float | None
+    ranking: float | None
     returns: list[float]
     seconds: float
 
@@ -212,5 +239,5 @@ def prerank_reward(code: str, episodes: Sequence[Episode], config: SandboxConfig
     for e in episodes:
         returns.append(float(sum(total for total, _ in rewards[i : i + len(e.transitions)])))
         i += len(e.transitions)
-    agreement = rank_agreement(returns, [e.fitness for e in episodes])
-    return PrerankScore(agreement, returns, time.perf_counter() - start)
+    ranking = ranking_score(returns, [e.fitness for e in episodes])
+    return PrerankScore(ranking, returns, time.perf_counter() - start)

@@ -65,6 +65,7 @@ class RewardTrainJob:
         eval_episodes: held-out episodes the fitness is computed on after training.
         num_points: points of training at which component statistics are taken.
         sandbox: limits of the reward's sandbox.
+        snapshot_steps: keep the policy at these env steps too (:meth:`SB3Agent.load` with ``snapshot=``).
     """
 
     label: str
@@ -80,6 +81,7 @@ class RewardTrainJob:
     eval_episodes: int = 5
     num_points: int = 10
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    snapshot_steps: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.total_timesteps < 1:
@@ -240,6 +242,7 @@ def train_reward_job(job: RewardTrainJob) -> RewardTrainResult:
         hyperparams=dict(job.hyperparams),
         env_kwargs=dict(job.env_kwargs),
         checkpoint_freq=job.total_timesteps + 1,
+        snapshot_steps=list(job.snapshot_steps),
         n_eval_episodes=job.eval_episodes,
         device="cpu",
         progress_bar=False,

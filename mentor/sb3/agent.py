@@ -34,9 +34,11 @@ from mentor.sb3.callbacks import (
     PREVIOUS_CHECKPOINT,
     LogEpisodeOutcomes,
     SaveResumableCheckpoint,
+    SaveSnapshots,
     ShowTrainingProgress,
     save_atomically,
     save_checkpoint,
+    snapshot_paths,
 )
 from mentor.sb3.hyperparams import (
     algo_class,
@@ -74,6 +76,8 @@ class SB3Config:
         hyperparams_path: zoo file; ``None`` means ``configs/sb3/<algo>.yml``.
         env_kwargs: keyword arguments for ``gym.make``.
         checkpoint_freq: env steps between resumable checkpoints.
+        snapshot_steps: also keep the policy as it was at these env steps, in ``snapshots/`` (points of
+            the learning curve; :meth:`SB3Agent.load` takes one back with ``snapshot=``).
         n_eval_episodes: evaluation episodes after training, on held-out seeds.
         deterministic_eval: evaluate the greedy policy (``False``: sample actions); ``None`` samples on
             Crafter (as its paper evaluates, a greedy Crafter policy repeats one action) and is greedy elsewhere.
@@ -94,6 +98,7 @@ class SB3Config:
     hyperparams_path: str | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     checkpoint_freq: int = 20_000
+    snapshot_steps: list[int] = field(default_factory=list)
     n_eval_episodes: int = 20
     deterministic_eval: bool | None = None
     device: str = "auto"
@@ -118,6 +123,10 @@ class SB3Config:
             raise ConfigError(f"total_timesteps ({self.total_timesteps}) must be positive.")
         if self.checkpoint_freq <= 0:
             raise ConfigError(f"checkpoint_freq ({self.checkpoint_freq}) must be positive.")
+        bad = [s for s in self.snapshot_steps if not 0 < s <= self.total_timesteps]
+        if bad:
+            raise ConfigError(f"snapshot_steps {bad} must lie in (0, total_timesteps={self.total_timesteps}].")
+        self.snapshot_steps = sorted(int(s) for s in self.snapshot_steps)
         if self.n_eval_episodes < 0:
             raise ConfigError(f"n_eval_episodes ({self.n_eval_episodes}) must be >= 0.")
 
@@ -245,6 +254,8 @@ class SB3Agent:
             LogEpisodeOutcomes(self.run, elapsed),
             SaveResumableCheckpoint(self.run, cfg.checkpoint_freq, elapsed),
         ]
+        if cfg.snapshot_steps:
+            callbacks.append(SaveSnapshots(self.run.path / "snapshots", cfg.snapshot_steps))
         if cfg.progress_bar:
             callbacks.append(ShowTrainingProgress(cfg.total_timesteps))
         start = time.perf_counter()
@@ -343,18 +354,31 @@ class SB3Agent:
             save_atomically(lambda tmp: env.save(str(tmp)), folder / "vecnormalize.pkl")
 
     @classmethod
-    def load(cls, run_dir: Path | str) -> SB3Agent:
-        """The trained agent of a finished run folder."""
+    def load(cls, run_dir: Path | str, snapshot: int | None = None) -> SB3Agent:
+        """The trained agent of a finished run folder; ``snapshot``: the policy kept at that many env steps.
+
+        Raises:
+            ConfigError: the run kept no snapshot at ``snapshot`` steps (the message lists those it kept).
+        """
         run = RunDir(Path(run_dir))
         data = {k: v for k, v in run.read_config().items() if k != "agent"}
         config = SB3Config.from_dict({**data, "rollout_executor": None})  # acting needs no rollout workers
         agent = cls(config, run)
+        model_path, norm_path = run.path / "model.zip", run.path / "vecnormalize.pkl"
+        if snapshot is not None:
+            model_path, norm_path = snapshot_paths(run.path / "snapshots", snapshot)
+            if not model_path.exists():
+                raise ConfigError(f"{run.path} kept no snapshot at {snapshot} steps; it has {agent.snapshots()}.")
         venv = agent.make_vec_env(1, config.seed)
-        if (run.path / "vecnormalize.pkl").exists():
-            venv = VecNormalize.load(str(run.path / "vecnormalize.pkl"), venv)
+        if norm_path.exists():
+            venv = VecNormalize.load(str(norm_path), venv)
             venv.training, venv.norm_reward = False, False
-        agent.model = algo_class(config.algo).load(run.path / "model.zip", env=venv, device=config.device)
+        agent.model = algo_class(config.algo).load(model_path, env=venv, device=config.device)
         return agent
+
+    def snapshots(self) -> list[int]:
+        """The env steps at which this run kept a snapshot of its policy."""
+        return sorted(int(p.stem.split("-")[1]) for p in (self.run.path / "snapshots").glob("model-*.zip"))
 
     # ---- acting and evaluation
     def predict(self, obs: Any, deterministic: bool = True) -> Any:

@@ -1,4 +1,4 @@
-"""SB3 callbacks that write a mentor run folder: episode outcomes and resumable checkpoints."""
+"""SB3 callbacks that write a mentor run folder: episode outcomes, resumable checkpoints and snapshots."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from mentor.runs import RunDir
 __all__ = [
     "LogEpisodeOutcomes",
     "SaveResumableCheckpoint",
+    "SaveSnapshots",
+    "snapshot_paths",
     "ShowTrainingProgress",
     "save_checkpoint",
     "save_atomically",
@@ -201,4 +203,35 @@ class SaveResumableCheckpoint(BaseCallback):
         if self.num_timesteps - self._last_save >= self.save_freq:
             save_checkpoint(self.model, self.run, elapsed=time.perf_counter() - self._start)
             self._last_save = self.num_timesteps
+        return True
+
+
+def snapshot_paths(folder: Path, steps: int) -> tuple[Path, Path]:
+    """The model and the VecNormalize statistics that :class:`SaveSnapshots` keeps at ``steps`` env steps."""
+    return folder / f"model-{steps}.zip", folder / f"vecnormalize-{steps}.pkl"
+
+
+class SaveSnapshots(BaseCallback):
+    """Keep the model (and its VecNormalize statistics) as it was once training passes each of ``steps``.
+
+    Snapshots are points of the learning curve, not checkpoints: they hold no optimiser state to
+    resume from. :func:`snapshot_paths` names their files in ``folder``.
+    """
+
+    def __init__(self, folder: Path, steps: Sequence[int]):
+        super().__init__()
+        self.folder = folder
+        self.pending = sorted(steps)
+
+    def _init_callback(self) -> None:
+        self.pending = [s for s in self.pending if s > self.num_timesteps]
+
+    def _on_step(self) -> bool:
+        while self.pending and self.num_timesteps >= self.pending[0]:
+            model_path, norm_path = snapshot_paths(self.folder, self.pending.pop(0))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_atomically(self.model.save, model_path)
+            env = self.model.get_env()
+            if isinstance(env, VecNormalize):
+                save_atomically(lambda tmp, env=env: env.save(str(tmp)), norm_path)
         return True

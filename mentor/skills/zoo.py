@@ -34,7 +34,14 @@ from mentor.envs import family_of
 from mentor.errors import ConfigError
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET
 from mentor.runs import RunDir
-from mentor.sb3.callbacks import CHECKPOINT_STATE, LogEpisodeOutcomes, SaveResumableCheckpoint, save_checkpoint
+from mentor.sb3.callbacks import (
+    CHECKPOINT_STATE,
+    LogEpisodeOutcomes,
+    SaveResumableCheckpoint,
+    SaveSnapshots,
+    save_checkpoint,
+    snapshot_paths,
+)
 from mentor.sb3.hyperparams import algo_kwargs, load_hyperparams, validate_hyperparams
 from mentor.skills.library import Skill, library_class
 from mentor.skills.training import TrainSkills, check_skill_sampling
@@ -242,7 +249,7 @@ class SkillZoo:
         info = json.loads((path / ZOO_FILE).read_text())
         model_path = path / "model.zip"
         if snapshot is not None:
-            model_path = path / "snapshots" / f"model-{snapshot}.zip"
+            model_path, _ = snapshot_paths(path / "snapshots", snapshot)
             if not model_path.exists():
                 kept = sorted(int(p.stem.split("-")[1]) for p in (path / "snapshots").glob("model-*.zip"))
                 raise ConfigError(f"zoo {path} kept no snapshot at {snapshot} steps; it has {kept}.")
@@ -270,19 +277,6 @@ class _LogSkillOutcomes(BaseCallback):
             if outcome is not None:
                 self.run.append_metrics({"kind": "skill", "step": self.num_timesteps, **outcome})
                 self.logger.record_mean(f"skills/success_{outcome['skill_kind']}", float(outcome["success"]))
-        return True
-
-
-class _SaveSnapshots(BaseCallback):
-    def __init__(self, folder: Path, steps: Sequence[int]):
-        super().__init__()
-        self.folder = folder
-        self.pending = list(steps)
-
-    def _on_step(self) -> bool:
-        while self.pending and self.num_timesteps >= self.pending[0]:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.model.save(self.folder / f"model-{self.pending.pop(0)}.zip")
         return True
 
 
@@ -338,13 +332,12 @@ def train_skill_zoo(config: SkillZooConfig, run: RunDir | None = None, resume: b
         )
     remaining = config.total_timesteps - model.num_timesteps
     if remaining > 0:
-        snapshots = [s for s in config.snapshot_steps if s > model.num_timesteps]
         callbacks = CallbackList(
             [
                 LogEpisodeOutcomes(run),
                 _LogSkillOutcomes(run),
                 SaveResumableCheckpoint(run, config.checkpoint_freq),
-                _SaveSnapshots(run.path / "snapshots", snapshots),
+                SaveSnapshots(run.path / "snapshots", config.snapshot_steps),
             ]
         )
         model.learn(

@@ -14,6 +14,7 @@ from mentor.executors import ExecutorConfig
 from mentor.llm.testing import ScriptedLLM
 from mentor.rewards.feedback import FileFeedback
 from mentor.rewards.loop import RewardLoop, RewardLoopConfig, human_normalized_score
+from mentor.rewards.rollouts import load_episodes, ranking_score
 from mentor.rewards.tasks import get_reward_task
 from mentor.runs import RunDir
 
@@ -251,7 +252,7 @@ def test_prerank_drops_hopeless_candidates(fake_trainer):
     llm = ScriptedLLM([answer(FORWARD, 0.7), answer(BACKWARD, 0.2)])
     result = make_loop(llm, task="halfcheetah_forward", prerank="drop", **PRERANK).search()
     forward, backward = result.candidates
-    assert forward["prerank_agreement"] > 0.5 and forward["stage"] == "trained"
+    assert forward["ranking_score"] > 0.5 and forward["stage"] == "trained"
     assert backward["would_drop"] and backward["stage"] == "prerank" and backward["reason"].startswith("pre-ranking:")
     assert "iter-00/cand-01" not in fake_trainer.labels
     assert result.prerank["flagged_hopeless"] == 1 and result.prerank["training_seconds_saved"] == 1.0
@@ -289,6 +290,91 @@ def test_prerank_audit_keeps_the_flags_when_all_look_hopeless(fake_trainer):
     assert result.prerank["flagged_hopeless"] == 2 and result.prerank["winner_kept_despite_flag"] is None
 
 
+HALF = "d = next_state.x_position - state.x_position\nreturn d + 0.3 * float(action[0]), {'progress': d}"
+FORWARD_TWICE = "d = 2 * (next_state.x_position - state.x_position)\nreturn d, {'progress': d}"
+SCREEN = dict(baselines=False, samples=4, prerank_episodes=5, prerank_max_steps=60, train_top=2)
+
+
+def _screened_answers(fitness=(0.7, 0.9, 0.2, 0.4)):
+    return [
+        answer(FORWARD, fitness[0]),
+        answer(HALF, fitness[1]),
+        answer(BACKWARD, fitness[2]),
+        answer(FORWARD_TWICE, fitness[3]),
+    ]
+
+
+def test_train_top_trains_only_the_best_ranked_and_tells_the_llm_about_the_rest(fake_trainer):
+    llm = ScriptedLLM(_screened_answers() + [answer(FORWARD, 0.5)] * 4)
+    result = make_loop(llm, task="halfcheetah_forward", prerank="drop", iterations=2, **SCREEN).search()
+    first = {c["label"][-7:]: c for c in result.candidates if c["iteration"] == 0}
+    assert first["cand-00"]["ranking_score"] > first["cand-01"]["ranking_score"] > 0 > first["cand-02"]["ranking_score"]
+    assert first["cand-03"]["ranking_score"] == pytest.approx(first["cand-00"]["ranking_score"])
+    assert [first[k]["stage"] for k in sorted(first)] == ["trained", "prerank", "prerank", "trained"]
+    assert first["cand-01"]["screened_out"] and first["cand-01"]["reason"].startswith("screened out: its ranking score")
+    assert first["cand-02"]["would_drop"] and not first["cand-02"]["screened_out"]
+    assert "iter-00/cand-01" not in fake_trainer.labels and "iter-00/cand-03" in fake_trainer.labels
+    second = llm.requests[4][3]["content"]
+    assert second.startswith("Before any training, each of the 4 reward functions that ran was scored on 5 recorded")
+    assert "2 of them were trained" in second and "screened out" not in second  # no failure list for the screen
+    assert result.prerank["screened_out"] == 3 and result.prerank["train_top"] == 2  # 1 in round one, 2 in two
+    report = (Path(result.run_dir) / "report.md").read_text()
+    assert "| ranking score |" in report and "(screened out)" in report
+
+
+def test_train_top_audit_trains_everything_and_measures_the_screen(fake_trainer):
+    llm = ScriptedLLM(_screened_answers())
+    result = make_loop(llm, task="halfcheetah_forward", prerank="audit", iterations=1, **SCREEN).search()
+    assert [c["stage"] for c in result.candidates] == ["trained"] * 4
+    assert [c["screened_out"] for c in result.candidates] == [False, True, False, False]
+    # the best after training (0.9) is the one the screen would have left out
+    assert result.best_label == "iter-00/cand-01" and result.prerank["screen_hit_rate"] == 0.0
+    assert result.prerank["dropped_winner"] is True
+    scores = [c["ranking_score"] for c in result.candidates]
+    fitness = [c["fitness"] for c in result.candidates]
+    assert result.prerank["ranking_vs_trained_fitness"] == pytest.approx(ranking_score(scores, fitness))
+    assert result.prerank["training_seconds_saved"] == 2.0  # the screened-out and the hopeless candidate
+
+
+def test_train_top_survives_a_resume(fake_trainer):
+    loop = make_loop(
+        ScriptedLLM(_screened_answers()), task="halfcheetah_forward", prerank="drop", iterations=1, **SCREEN
+    )
+    fake_trainer.kill_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        loop.search()
+    fake_trainer.kill_after = None
+    fake_trainer.labels.clear()
+    silent = ScriptedLLM(["must not be asked"])
+    result = RewardLoop.resume(loop.run, llm=silent).search()
+    assert silent.requests == [] and fake_trainer.labels == ["iter-00/cand-03", "final/seed-0", "final/seed-1"]
+    assert [c["screened_out"] for c in result.candidates] == [False, True, False, False]
+
+
+def test_references_are_cached_per_task_and_setting(fake_trainer, monkeypatch):
+    first = make_loop(ScriptedLLM([answer(FORWARD, 0.7)] * 2), task="halfcheetah_forward", prerank="drop", **PRERANK)
+    first.search()
+    (cached,) = (first.run.path.parent.parent / "cache" / "reward_references").glob("halfcheetah_forward-*.pkl")
+    import mentor.rewards.references as references_module
+
+    monkeypatch.setattr(references_module, "record_episodes", lambda *a, **k: pytest.fail("recorded again"))
+    second = make_loop(ScriptedLLM([answer(FORWARD, 0.7)] * 2), task="halfcheetah_forward", prerank="drop", **PRERANK)
+    second.search()
+
+    def summary(path):
+        return [(e.source, e.fitness, len(e.transitions)) for e in load_episodes(path)]
+
+    assert summary(second.run.path / "references.pkl") == summary(cached)
+    other = make_loop(
+        ScriptedLLM([answer(FORWARD, 0.7)] * 2),
+        task="halfcheetah_forward",
+        prerank="drop",
+        **{**PRERANK, "prerank_max_steps": 30},
+    )
+    with pytest.raises(pytest.fail.Exception, match="recorded again"):
+        other.search()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -301,7 +387,13 @@ def test_prerank_audit_keeps_the_flags_when_all_look_hopeless(fake_trainer):
         ({"samples": 2, "temperature": 0.0}, r"samples \(2\) > 1 needs temperature > 0"),
         ({"iterations": 0}, r"iterations \(0\) must be at least 1"),
         ({"steps": 0}, r"steps \(0\) must be at least 1"),
-        ({"prerank_min_agreement": 1.0}, r"prerank_min_agreement \(1.0\) must be in \[0, 1\)"),
+        ({"prerank_min_score": 1.0}, r"prerank_min_score \(1.0\) must be in \[-1, 1\)"),
+        (
+            {"train_top": 2, "prerank": "off"},
+            r"train_top \(2\) must be at least 1, and needs pre-ranking \(prerank drop or audit, not 'off'\)",
+        ),
+        ({"train_top": 0, "prerank": "drop"}, r"train_top \(0\) must be at least 1"),
+        ({"reference_epsilons": [1.5]}, r"reference_epsilons \(\[1.5\]\) in \[0, 1\]"),
         ({"validation_steps": 0}, r"validation_steps \(0\) must be at least 1"),
     ],
 )
@@ -350,6 +442,16 @@ def test_the_loop_trains_for_real_in_parallel():
     assert [c["stage"] for c in result.candidates] == ["trained", "gate", "validation", "trained"]
     assert result.best_label in ("iter-00/cand-00", "iter-00/cand-03") and result.final["fitness_mean"] is not None
     assert result.sandbox["mean_us_per_call"] > 0 and (loop.run.path / "references.pkl").exists()
+    sources = [r["source"] for r in json.loads((loop.run.path / "references.json").read_text())]
+    assert sources == [
+        "random",
+        "human/step-64",
+        "human/step-128",
+        "human/step-192",
+        "human/final+random-0.5",
+        "human/final",
+        "sparse/final",
+    ]
 
 
 @pytest.mark.slow

@@ -1,17 +1,19 @@
-"""Recorded episodes, rank agreement and pre-ranking."""
+"""Recorded episodes, ranking scores and pre-ranking."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from mentor.envs import make as make_env
 from mentor.errors import RewardCodeError
 from mentor.rewards.rollouts import (
     Episode,
     load_episodes,
     plain_action,
     prerank_reward,
-    rank_agreement,
+    random_action_mix,
+    ranking_score,
     record_episodes,
     record_random_steps,
     save_episodes,
@@ -81,14 +83,34 @@ def test_plain_action():
     ("returns", "fitness", "expected"),
     [
         ([1, 2, 3], [0, 1, 2], 1.0),
-        ([3, 2, 1], [0, 1, 2], 0.0),
-        ([1, 1, 1], [0, 1, 2], 0.5),
-        ([1, 2, 3], [0.0, 1.0, 0.5], 2 / 3),
+        ([3, 2, 1], [0, 1, 2], -1.0),
+        ([1, 1, 1], [0, 1, 2], 0.0),
+        ([1, 2, 3], [0.0, 1.0, 0.5], 0.5),
+        ([1, 1, 2, 2], [0, 0, 1, 1], 1.0),
+        ([1 + 1e-15, 1, 2], [0, 0, 1], 1.0),
         ([1, 2], [1, 1], None),
     ],
 )
-def test_rank_agreement(returns, fitness, expected):
-    assert rank_agreement(returns, fitness) == (pytest.approx(expected) if expected is not None else None)
+def test_ranking_score_on_hand_made_returns(returns, fitness, expected):
+    assert ranking_score(returns, fitness) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_ranking_score_is_one_for_the_fitness_and_minus_one_for_its_negation():
+    fitness = list(np.random.default_rng(0).normal(size=20))
+    assert ranking_score(fitness, fitness) == pytest.approx(1.0)
+    assert ranking_score([-f for f in fitness], fitness) == pytest.approx(-1.0)
+    assert ranking_score([3 * f + 1 for f in fitness], fitness) == pytest.approx(1.0)
+
+
+def test_random_action_mix_replaces_the_share_of_actions_it_is_given():
+    env = make_env("mentor/MiniGrid-DoorKey-5x5-v0")
+    env.action_space.seed(0)
+    for epsilon, low, high in ((0.0, 0, 0), (1.0, 1000, 1000), (0.5, 450, 550)):
+        mixed = random_action_mix(lambda obs, env: 99, epsilon, seed=1)
+        replaced = sum(mixed(None, env) != 99 for _ in range(1000))
+        assert low <= replaced <= high, (epsilon, replaced)
+    with pytest.raises(ValueError, match=r"epsilon \(1.5\) must be in \[0, 1\]"):
+        random_action_mix(lambda obs, env: 0, 1.5, seed=0)
 
 
 def test_prerank_orders_forward_and_backward_rewards(cheetah_episodes):
@@ -96,7 +118,7 @@ def test_prerank_orders_forward_and_backward_rewards(cheetah_episodes):
     backward = get_reward_task("halfcheetah_backward").sparse_reward
     good, bad = prerank_reward(forward, cheetah_episodes), prerank_reward(backward, cheetah_episodes)
     # returns are displacements, the fitness is the final x (reset noise aside, the same order)
-    assert good.agreement > 0.5 > bad.agreement and good.agreement + bad.agreement == pytest.approx(1.0)
+    assert good.ranking > 0.5 and bad.ranking == pytest.approx(-good.ranking)
     assert bad.returns == pytest.approx([-r for r in good.returns])
     assert good.returns == pytest.approx([e.fitness - e.transitions[0][0].x_position for e in cheetah_episodes])
 

@@ -308,9 +308,28 @@ def test_train_sb3_command_sets_the_rollout_executor_and_resumes_with_it(tmp_pat
     assert "--workers and --address need --executor (sequential, process or ray)" in str(bad.exception)
 
 
+def test_snapshots_keep_the_policy_along_training_with_its_normalisation(tmp_path):
+    small = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1, "normalize": True}
+    config = SB3Config(
+        "mentor/Hopper-v5", total_timesteps=384, hyperparams=small, snapshot_steps=[256, 128], progress_bar=False
+    )
+    agent = SB3Agent(config, RunDir.create("snap", tmp_path))
+    agent.train()
+    assert agent.snapshots() == [128, 256]
+    assert (agent.run.path / "snapshots" / "vecnormalize-128.pkl").exists()
+    early, final = SB3Agent.load(agent.run.path, snapshot=128), SB3Agent.load(agent.run.path)
+    assert early.model.num_timesteps == 128 and final.model.num_timesteps >= 384
+    obs, _ = agent.make_eval_env().reset(seed=3)
+    assert not np.allclose(early.predict(obs), final.predict(obs))
+    with pytest.raises(ConfigError, match=r"kept no snapshot at 64 steps; it has \[128, 256\]"):
+        SB3Agent.load(agent.run.path, snapshot=64)
+
+
 def test_config_errors():
     with pytest.raises(UnknownComponentError, match="Unknown env id 'mentor/DoorKey'"):
         SB3Config("mentor/DoorKey")
+    with pytest.raises(ConfigError, match=r"snapshot_steps \[600\] must lie in \(0, total_timesteps=512\]"):
+        SB3Config("mentor/MiniGrid-DoorKey-5x5-v0", total_timesteps=512, snapshot_steps=[600])
     with pytest.raises(ConfigError, match=r"total_timesteps \(-5\) must be positive"):
         SB3Config("mentor/MiniGrid-DoorKey-5x5-v0", total_timesteps=-5)
     with pytest.raises(ConfigError, match=r"Unknown ppo hyperparameter 'gama'\. Did you mean 'gamma'\?"):
