@@ -1,13 +1,21 @@
 """Reward generation on the task suite (configs/reward_tasks.yaml) against any LLM backend.
 
-For every task, the Eureka loop runs with the configured LLM: K candidates per iteration, each
-gated, validated in the sandbox, pre-ranked (audit mode: flagged, still trained, so that the
-saving and any dropped winner are measured) and trained with SB3; the best is re-trained with
-several seeds, next to the task's human reward and its sparse (fitness) reward with the same
-budget and seeds. Per task: the valid-code rate, the rejections by stage and reason, the best
+For every task, the Eureka loop runs with the configured LLM: K candidates per iteration, sampled
+under the reward grammar, gated, validated in the sandbox and given a ranking score (the rank
+correlation of their returns with the fitness of recorded reference episodes: random, snapshots
+of the human-reward policy along its training, that policy with random actions mixed in). The
+screen keeps the ``--train-top`` best-ranked; in audit mode (the default) every candidate is
+trained anyway, so that the screen can be judged against real trainings, while the reward carried
+forward and chosen is the best that passed the screen, as without the audit. The chosen reward is
+re-trained with several seeds, next to the task's human reward and its sparse (fitness) reward
+with the same budget and seeds. Per task: the valid-code rate, the rejections by stage and reason, the best
 fitness, the human-normalised score (method - sparse) / (human - sparse), and whether generated >=
 human (``None`` when nothing trained or there is no human baseline to compare with; the share is
-over the comparable tasks only, ``num_comparable_tasks``).
+over the comparable tasks only, ``num_comparable_tasks``); the mean human-normalised score over
+the tasks where it is defined; and how well the screen predicts: per task, the rank correlation of
+the candidates' ranking scores with their fitness after training, averaged over the tasks
+(``screen_vs_trained_correlation``), and the same over all candidates pooled, with each fitness
+normalised by its task's human and sparse fitness (plotted in ``reward_screen.png``).
 
 Algorithm: ``--algo ppo`` (the default) trains every task with PPO, to fit a 2-core machine; the
 per-env choice (SAC on MuJoCo, PPO elsewhere, as ``mentor reward`` does) is ``--algo task``. The
@@ -44,6 +52,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import torch
 from rich.console import Console
@@ -53,7 +65,7 @@ from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import make_llm
 from mentor.rewards.loop import RewardLoop, RewardLoopConfig
 from mentor.rewards.report import REJECTION_STAGES, count_rejection_reasons
-from mentor.rewards.rollouts import record_episodes
+from mentor.rewards.rollouts import ranking_score, record_episodes
 from mentor.rewards.sandbox import RewardSandbox
 from mentor.rewards.tasks import REWARD_ALGOS, RewardTask, get_reward_task, load_reward_tasks
 from mentor.rewards.training import RewardTrainJob, train_reward_job
@@ -67,14 +79,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--llm", default="transformers:embedded", help="LLM spec (default: the embedded SmolLM2-135M)")
     parser.add_argument("--tasks", default=None, help="comma-separated task names (default: every task)")
     parser.add_argument("--iterations", type=int, default=1, help="Eureka iterations per task")
-    parser.add_argument("--samples", type=int, default=2, help="candidates per iteration (K)")
+    parser.add_argument("--samples", type=int, default=8, help="candidates per iteration (K)")
+    parser.add_argument("--train-top", type=int, default=2, help="best-ranked candidates the screen trains")
     parser.add_argument("--max-new-tokens", type=int, default=160, help="most tokens per LLM answer")
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
     parser.add_argument("--steps", type=int, default=4096, help="env steps per candidate training")
     parser.add_argument("--final-steps", type=int, default=None, help="env steps of final and baseline trainings")
     parser.add_argument("--final-seeds", type=int, default=2, help="seeds of the final reward and each baseline")
     parser.add_argument("--eval-episodes", type=int, default=3, help="held-out episodes per trained policy")
-    parser.add_argument("--prerank", default="audit", choices=["off", "drop", "audit"], help="pre-ranking mode")
+    parser.add_argument(
+        "--prerank",
+        default="audit",
+        choices=["drop", "audit"],
+        help="drop: train only what passes the screen; audit: train every candidate too, to judge the screen",
+    )
     parser.add_argument(
         "--algo",
         default="ppo",
@@ -86,6 +104,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--parallel-task", default="halfcheetah_forward", help="task of the parallel-speed measurement")
     parser.add_argument("--parallel-steps", type=int, default=3072, help="env steps per job in the speed measurement")
     parser.add_argument("--speed-repeats", type=int, default=2, help="alternating repeats of the speed measurement")
+    parser.add_argument(
+        "--skip-speed",
+        action="store_true",
+        help="keep the parallel-speed and IPC figures of an existing --out instead of measuring them again",
+    )
     parser.add_argument(
         "--skip-suite",
         action="store_true",
@@ -102,12 +125,16 @@ def parse_args() -> argparse.Namespace:
             args.eval_episodes,
             args.workers,
             args.speed_repeats,
+            args.train_top,
         )
         < 1
     ):
         parser.error(
-            "--iterations, --samples, --steps, --final-seeds, --eval-episodes, --workers and --speed-repeats must be >= 1"
+            "--iterations, --samples, --steps, --final-seeds, --eval-episodes, --workers, --speed-repeats and "
+            "--train-top must be >= 1"
         )
+    if args.skip_speed and args.skip_suite:
+        parser.error("--skip-speed and --skip-suite together leave nothing to run")
     return args
 
 
@@ -150,6 +177,15 @@ def task_row(task: RewardTask, result, llm_calls: int) -> dict:
         "human_normalized_score": result.human_normalized_score,
         "generated_ge_human": result.generated_ge_human,
         "prerank": result.prerank,
+        "ranking_scores": result.prerank["ranking_scores"],
+        "baseline_ranking_scores": result.prerank["baseline_ranking_scores"],
+        "ranking_vs_trained_fitness": result.prerank["ranking_vs_trained_fitness"],
+        "screen_hit_rate": result.prerank["screen_hit_rate"],
+        "screen_points": [
+            {"label": c["label"], "ranking_score": c["ranking_score"], "fitness": c["fitness"]}
+            for c in result.candidates
+            if c["ranking_score"] is not None and c["fitness"] is not None
+        ],
         "sandbox_share_of_training": result.sandbox["mean_share_of_training"],
         "sandbox_us_per_call": result.sandbox["mean_us_per_call"],
         "llm_calls": llm_calls,
@@ -166,7 +202,19 @@ def summarize(rows: list[dict], prerank: str) -> dict:
     spent = sum(r["prerank"]["training_seconds_without_prerank"] for r in rows)
     winners = [r["prerank"] for r in rows if r["prerank"].get("winner_flagged_hopeless") is not None]
     shares = [r["sandbox_share_of_training"] for r in rows if r["sandbox_share_of_training"] is not None]
+    scores = [r["human_normalized_score"] for r in rows if r["human_normalized_score"] is not None]
+    per_task = [r["ranking_vs_trained_fitness"] for r in rows if r["ranking_vs_trained_fitness"] is not None]
+    hits = [r["screen_hit_rate"] for r in rows if r["screen_hit_rate"] is not None]
+    pooled = [p for r in rows for p in normalized_screen_points(r)]
     return {
+        "mean_human_normalized_score": float(np.mean(scores)) if scores else None,
+        "num_tasks_with_human_normalized_score": len(scores),
+        "screen_vs_trained_correlation": float(np.mean(per_task)) if per_task else None,
+        "num_tasks_with_screen_correlation": len(per_task),
+        "screen_vs_trained_correlation_pooled": ranking_score([p[0] for p in pooled], [p[1] for p in pooled])
+        if len(pooled) >= 3
+        else None,
+        "screen_hit_rate": float(np.mean(hits)) if hits else None,
         "valid_code_rate": sum(r["num_valid"] for r in rows) / candidates if candidates else None,
         "num_comparable_tasks": len(comparable),
         "num_generated_ge_human": sum(comparable),
@@ -185,6 +233,35 @@ def summarize(rows: list[dict], prerank: str) -> dict:
     }
 
 
+def normalized_screen_points(row: dict) -> list[tuple[float, float]]:
+    """``(ranking score, human-normalised fitness)`` of a task's trained candidates; none without a human-sparse gap."""
+    human, sparse = row["human_fitness"], row["sparse_fitness"]
+    if human is None or sparse is None or abs(human - sparse) < 1e-9:
+        return []
+    return [(p["ranking_score"], (p["fitness"] - sparse) / (human - sparse)) for p in row["screen_points"]]
+
+
+def plot_screen(rows: list[dict], path: Path) -> Path:
+    """Ranking score before training against human-normalised fitness after, one colour per task."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for i, row in enumerate(rows):
+        points = normalized_screen_points(row)
+        if points:
+            ax.scatter(*zip(*points), label=row["task"], color=f"C{i % 10}", alpha=0.75)
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="human reward (1) / sparse (0)")
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel("ranking score on the reference episodes (before training)")
+    ax.set_ylabel("human-normalised fitness after training")
+    ax.set_title("Does the screen predict what training gives?")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def run_task(name: str, llm, args: argparse.Namespace, console: Console) -> dict:
     task = bench_task(name, args.algo)
     config = RewardLoopConfig(
@@ -197,6 +274,7 @@ def run_task(name: str, llm, args: argparse.Namespace, console: Console) -> dict
         final_seeds=args.final_seeds,
         eval_episodes=args.eval_episodes,
         prerank=args.prerank,
+        train_top=args.train_top,
         executor=ExecutorConfig(kind="process", num_workers=args.workers),
     )
     calls_before = llm.usage.calls
@@ -359,10 +437,18 @@ def main() -> None:
         bench_task(name, args.algo)  # unknown names and algorithms that do not fit a task fail here
     start = time.perf_counter()
 
-    console.print("[bold]IPC overhead of the sandbox[/bold]")
-    ipc = measure_ipc(console)
-    console.print(f"[bold]Parallel speed: 4 candidate trainings, {args.workers} workers vs 1[/bold]")
-    parallel = measure_parallel(args, console)
+    if args.skip_speed:
+        if not args.out.exists():
+            raise SystemExit(f"--skip-speed keeps the speed figures of {args.out}, which does not exist")
+        kept = json.loads(args.out.read_text())
+        ipc, parallel = kept["ipc"], kept["parallel"]
+        speed_measured = kept.get("speed_measured", {"date": kept["date"], "command": kept["command"]})
+    else:
+        console.print("[bold]IPC overhead of the sandbox[/bold]")
+        ipc = measure_ipc(console)
+        console.print(f"[bold]Parallel speed: 4 candidate trainings, {args.workers} workers vs 1[/bold]")
+        parallel = measure_parallel(args, console)
+        speed_measured = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": data_command()}
     console.print(
         f"  speedup {parallel['speedup']:.2f}x (control without sandbox: "
         f"{parallel['control_speedup_env_reward_no_sandbox']:.2f}x)"
@@ -386,6 +472,9 @@ def main() -> None:
         "task",
         "algo",
         "valid code",
+        "ranking best / median",
+        "human ranking",
+        "screen vs trained",
         "best fitness",
         "human",
         "sparse",
@@ -399,6 +488,10 @@ def main() -> None:
             r["task"],
             r["algo"],
             f"{r['num_valid']}/{r['num_candidates']}",
+            f"{fmt(max(r['ranking_scores'], default=None))} / "
+            f"{fmt(float(np.median(r['ranking_scores'])) if r['ranking_scores'] else None)}",
+            fmt(r["baseline_ranking_scores"].get("human")),
+            fmt(r["ranking_vs_trained_fitness"]),
             fmt(r["best_fitness"]),
             fmt(r["human_fitness"]),
             fmt(r["sparse_fitness"]),
@@ -411,7 +504,9 @@ def main() -> None:
     summary = summarize(rows, args.prerank)
     console.print(
         f"valid code {fmt(summary['valid_code_rate'])}, generated >= human on {summary['num_generated_ge_human']} "
-        f"of {summary['num_comparable_tasks']} comparable tasks (of {len(rows)}), "
+        f"of {summary['num_comparable_tasks']} comparable tasks (of {len(rows)}), mean human-normalised "
+        f"{fmt(summary['mean_human_normalized_score'])}, screen vs trained {fmt(summary['screen_vs_trained_correlation'])} "
+        f"(pooled {fmt(summary['screen_vs_trained_correlation_pooled'])}), "
         f"parallel speedup {parallel['speedup']:.2f}x, sandbox {ipc['sandbox_us_per_call_batch1']:.0f} us/call"
     )
     data = {
@@ -434,13 +529,15 @@ def main() -> None:
         "parallel_speedup": parallel["speedup"],
         "parallel": parallel,
         "ipc": ipc,
+        "speed_measured": speed_measured,
         "llm_usage": llm.usage.to_dict() if llm is not None else None,
         "seconds": time.perf_counter() - start,
     }
     if args.skip_suite and args.out.exists():
         previous = json.loads(args.out.read_text())
-        data = {**previous, **{k: data[k] for k in ("parallel_speedup", "parallel", "ipc")}}
-        data["speed_measured"] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": data_command()}
+        data = {**previous, **{k: data[k] for k in ("parallel_speedup", "parallel", "ipc", "speed_measured")}}
+    elif rows:
+        data["screen_plot"] = str(plot_screen(rows, args.out.with_name("reward_screen.png")).name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     console.print(f"wrote {args.out}")

@@ -12,11 +12,15 @@ the env's own keys for dict fields), a Lark grammar of this shape::
   flags as ``float(...)``, tuples by index, dicts by ``.get(key, 0)`` over the env's keys, plus a few
   family-specific readings (distance to the nearest grid object of a kind, what the agent carries or
   faces; the action's squared norm on MuJoCo);
-- arithmetic, comparisons in ``(a if x > y else b)``, ``abs``/``min``/``max``/``math.tanh`` and
+- arithmetic (one unary minus per factor), comparisons in ``(a if x > y else b)``, ``abs``/``min``/``max``/``math.tanh`` and
   ``math.exp(-abs(...))`` (bounded, never overflows); division only by a positive literal or a field
   that is always positive (``dt``, ``max_steps``);
 - statement ``i`` assigns ``c<i>`` and the return reads only ``c0`` .. ``c<k-1>``, so no local is read
-  before it is assigned; the number of statements, terms, pairs and the nesting depth are bounded.
+  before it is assigned; the number of statements, terms, pairs and the nesting depth are bounded;
+- grounded (the default): every statement reads the states or the action somewhere (a grounded
+  term of its sum, a grounded factor of that term, recursively), so that no component is a
+  constant. A small model left free writes ``c0 = 1.0`` for most components, and a constant
+  teaches the policy nothing (on envs without termination it cannot even rank two episodes).
 
 A grammar is not a security boundary: samples still pass the gate and the sandbox.
 """
@@ -46,11 +50,13 @@ class RewardGrammarConfig:
         max_components: most statements (each a named component).
         max_terms: most terms of a sum, and factors of a product, minus one.
         depth: nesting levels of parentheses, calls and conditionals.
+        grounded: every component reads the states or the action (no constant components).
     """
 
     max_components: int = 4
-    max_terms: int = 3
-    depth: int = 2
+    max_terms: int = 2
+    depth: int = 1
+    grounded: bool = True
 
 
 def _repeat(item: str, most: int) -> str:
@@ -126,7 +132,7 @@ def _family_readings(family: str) -> list[str]:
 def _expression_rules(depth: int, terms: int) -> list[str]:
     rules = []
     for level in range(depth + 1):
-        factors = ["NUMBER", "reading", f'"-" factor{level}']
+        factors = ["NUMBER", "reading"]
         if level:
             inner = f"expr{level - 1}"
             factors += [
@@ -140,7 +146,38 @@ def _expression_rules(depth: int, terms: int) -> list[str]:
         rules += [
             f'expr{level}: term{level} ((" + " | " - ") term{level}){{0,{terms}}}',
             f'term{level}: factor{level} ((" * " factor{level}) | (" / " divisor)){{0,{terms}}}',
-            f"factor{level}: {_alternatives(factors)}",
+            f'factor{level}: "-"? atom{level}',
+            f"atom{level}: {_alternatives(factors)}",
+        ]
+    return rules
+
+
+def _grounded_rules(depth: int, terms: int) -> list[str]:
+    """``gexpr<l>``: an ``expr<l>`` that reads the states or the action somewhere (one grounded term,
+    with an optional term before it; one grounded factor, with an optional factor before it), with
+    no more terms and factors than ``expr<l>``."""
+    rules = []
+    for level in range(depth + 1):
+        factors = ["reading"]
+        if level:
+            inner, grounded = f"expr{level - 1}", f"gexpr{level - 1}"
+            factors += [
+                f'"(" {grounded} ")"',
+                f'"abs(" {grounded} ")"',
+                f'"math.tanh(" {grounded} ")"',
+                f'"math.exp(-abs(" {grounded} "))"',
+                f'("min(" | "max(") {grounded} ", " {inner} ")"',
+                f'("min(" | "max(") {inner} ", " {grounded} ")"',
+                f'"(" {grounded} " if " {inner} CMP {inner} " else " {inner} ")"',
+                f'"(" {inner} " if " {grounded} CMP {inner} " else " {inner} ")"',
+            ]
+        rules += [
+            f'gexpr{level}: (term{level} (" + " | " - "))? gterm{level} '
+            + _repeat(f'(" + " | " - ") term{level}', max(terms - 1, 0)),
+            f'gterm{level}: (factor{level} " * ")? gfactor{level} '
+            + _repeat(f'(" * " factor{level}) | (" / " divisor)', max(terms - 1, 0)),
+            f'gfactor{level}: "-"? gatom{level}',
+            f"gatom{level}: {_alternatives(factors)}",
         ]
     return rules
 
@@ -149,7 +186,7 @@ def reward_grammar(env: gym.Env, config: RewardGrammarConfig | None = None) -> G
     """The Lark grammar of reward code over ``env``'s state abstraction (see the module docstring)."""
     config = config or RewardGrammarConfig()
     header = f"def {REWARD_FUNCTION}({', '.join(REWARD_PARAMETERS)}):\\n"
-    top = f"expr{config.depth}"
+    top = f"{'g' if config.grounded else ''}expr{config.depth}"
     bodies, rules = [], []
     for k in range(1, config.max_components + 1):
         variables = _alternatives([lark_literal(f"c{i}") for i in range(k)])
@@ -167,6 +204,7 @@ def reward_grammar(env: gym.Env, config: RewardGrammarConfig | None = None) -> G
         *rules,
         *statements,
         *_expression_rules(config.depth, config.max_terms),
+        *(_grounded_rules(config.depth, config.max_terms) if config.grounded else []),
         f"reading: {_alternatives(state_readings(env))}",
         f"divisor: {_alternatives(['POSITIVE', *_positive_readings(env)])}",
         'CMP: " > " | " < " | " >= " | " <= " | " == " | " != "',

@@ -116,8 +116,9 @@ class RewardLoopConfig:
             than chance are not trained, nor those ranked below the iteration's ``train_top``; when
             every valid candidate of an iteration is hopeless, the best-ranked still trains,
             recorded as ``kept_despite_flag``); ``audit`` (they are flagged but trained, to measure
-            what dropping would save and whether it would have dropped the winner; flags are never
-            changed).
+            what dropping would save and whether it would have dropped the fittest; flags are never
+            changed, and the reward carried forward and chosen is the fittest that passed the
+            screen, as in ``drop``; the fittest of all when none passed).
         prerank_min_score: a candidate is hopeless when its ranking score (Spearman's rank
             correlation of its returns with the references' fitness, in [-1, 1]) is at most this.
         train_top: with pre-ranking, train at most this many of an iteration's valid candidates, the
@@ -257,6 +258,11 @@ class Candidate:
     def fitness(self) -> float | None:
         return self.result.fitness if self.result is not None and self.result.ok else None
 
+    @property
+    def passed_screen(self) -> bool:
+        """Pre-ranking would train it: not hopeless (or kept despite that) and not screened out."""
+        return not ((self.would_drop and not self.kept_despite_flag) or self.screened_out)
+
     def row(self) -> dict[str, Any]:
         return {
             "label": self.label,
@@ -358,6 +364,7 @@ class RewardLoop:
         self._usage_before = Usage()
         self._grammar: Grammar | None = None
         self._num_references = 0
+        self._baseline_rankings: dict[str, float | None] = {}
 
     @classmethod
     def resume(
@@ -392,6 +399,7 @@ class RewardLoop:
         baselines = self._baselines()
         references = self._references(baselines) if cfg.prerank != "off" else []
         self._num_references = len(references)
+        self._baseline_rankings = self._rank_baselines(references)
         base_messages = self._initial_messages()
         candidates: list[Candidate] = []
         previous: list[Candidate] = []
@@ -499,6 +507,17 @@ class RewardLoop:
         )
         return episodes
 
+    def _rank_baselines(self, references: list[Episode]) -> dict[str, float | None]:
+        """The ranking scores of the task's human and sparse rewards on the references: what a good reward scores."""
+        if not references:
+            return {}
+        codes = {"human": self.task.human_reward, "sparse": self.task.sparse_reward}
+        return {
+            kind: prerank_reward(code, references, self.config.sandbox).ranking
+            for kind, code in codes.items()
+            if code is not None
+        }
+
     def _reference_cache_path(self, baselines: dict[str, list[RewardTrainResult]]) -> Path | None:
         """Where this task's references are cached for this setting; ``None``: not cached (off, or a baseline failed)."""
         cfg = self.config
@@ -532,7 +551,7 @@ class RewardLoop:
         trained = [c for c in previous if c.result is not None and c.result.ok]
         failed = [(c.label, c.reason) for c in previous if c.reason is not None and c.stage != "prerank"]
         if trained:
-            chosen = max(trained, key=lambda c: c.fitness)
+            chosen = self._best(trained)
             stats = reflection(chosen.result, self.task.fitness)
             text = human_feedback_message(human_feedback, stats) if human_feedback else stats
             failed = [f for f in failed if f[0] != chosen.label]
@@ -693,8 +712,11 @@ class RewardLoop:
         return text
 
     def _best(self, candidates: list[Candidate]) -> Candidate | None:
+        """The fittest trained candidate that passed the screen (so that ``audit`` chooses as ``drop`` would);
+        any trained one if none passed."""
         trained = [c for c in candidates if c.fitness is not None]
-        return max(trained, key=lambda c: c.fitness) if trained else None
+        pool = [c for c in trained if c.passed_screen] or trained
+        return max(pool, key=lambda c: c.fitness) if pool else None
 
     def _final(self, best: Candidate | None) -> list[RewardTrainResult]:
         if best is None:
@@ -709,7 +731,7 @@ class RewardLoop:
         scored = [c for c in candidates if c.ranking_score is not None]
         flagged = [c for c in candidates if c.would_drop]
         kept = [c for c in flagged if c.kept_despite_flag]
-        skipped = [c for c in candidates if (c.would_drop and not c.kept_despite_flag) or c.screened_out]
+        skipped = [c for c in candidates if not c.passed_screen]
         trained = [c for c in candidates if c.result is not None]
         spent = float(sum(c.result.train_seconds for c in trained))
         if mode == "audit":
@@ -726,7 +748,8 @@ class RewardLoop:
                 iteration_bests[c.iteration] = c
         ranked = [c for c in trained if c.fitness is not None and c.ranking_score is not None]
         audited = mode == "audit" and self.config.train_top is not None
-        hits = [not (c.would_drop or c.screened_out) for c in iteration_bests.values()] if audited else []
+        hits = [c.passed_screen for c in iteration_bests.values()] if audited else []
+        fittest = max((c for c in trained if c.fitness is not None), key=lambda c: c.fitness, default=None)
         return {
             "mode": mode,
             "train_top": self.config.train_top,
@@ -735,6 +758,8 @@ class RewardLoop:
             "screened_out": sum(c.screened_out for c in candidates),
             "kept_despite_flag": len(kept),
             "ranking_scores": [c.ranking_score for c in scored],
+            "baseline_ranking_scores": self._baseline_rankings,
+            "references": self._num_references,
             "ranking_vs_trained_fitness": ranking_score([c.ranking_score for c in ranked], [c.fitness for c in ranked])
             if len(ranked) >= 3
             else None,
@@ -743,9 +768,8 @@ class RewardLoop:
             "training_seconds_without_prerank": total,
             "saved_share": saved / total if total else 0.0,
             "saving_measured": measured,
-            "dropped_winner": bool(best.would_drop or best.screened_out)
-            if (best is not None and mode == "audit")
-            else None,
+            "dropped_winner": (not fittest.passed_screen) if (fittest is not None and mode == "audit") else None,
+            "best_unscreened_fitness": fittest.fitness if (fittest is not None and mode == "audit") else None,
             "winner_flagged_hopeless": bool(best.would_drop) if (best is not None and mode != "off") else None,
             "winner_kept_despite_flag": bool(best.kept_despite_flag) if (best is not None and mode == "drop") else None,
             "iteration_bests_flagged": sum(c.would_drop for c in iteration_bests.values()) if mode == "audit" else None,

@@ -9,7 +9,7 @@ import mentor.envs as menvs
 from mentor.llm import LLMConfig, make_llm
 from mentor.llm.grammar_masking import accepts
 from mentor.llm.testing import make_tiny_tokenizer
-from mentor.rewards.grammar import reward_grammar
+from mentor.rewards.grammar import RewardGrammarConfig, reward_grammar
 from mentor.rewards.rollouts import record_random_steps
 from mentor.rewards.sandbox import screen_reward_code
 from mentor.rewards.tasks import load_reward_tasks
@@ -75,6 +75,39 @@ def test_the_grammar_rejects_what_cannot_run(code, tokenizer):
     assert not accepts(_grammar("halfcheetah_forward"), code, tokenizer)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "c0 = 1.0",
+        "c0 = 0.5 * (2 + 1)",
+        "c0 = (1 if 2 > 1 else 0)",
+        "c0 = abs(-3)",
+    ],
+)
+def test_a_grounded_grammar_rejects_constant_components(line, tokenizer):
+    code = (
+        f'{HEADER}    c0 = state.x_velocity\n    {line.replace("c0", "c1")}\n    return c0 + c1, {{"a": c0, "b": c1}}'
+    )
+    assert not accepts(_grammar("halfcheetah_forward"), code, tokenizer)
+    env = menvs.make("mentor/HalfCheetah-v5")
+    assert accepts(reward_grammar(env, RewardGrammarConfig(grounded=False)), code, tokenizer)
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "c1 = 1.0 - abs(next_state.x_velocity)",
+        "c1 = 0.5 * min(state.x_velocity, 3)",
+        "c1 = (1 if next_state.x_position > state.x_position else 0)",
+        "c1 = -math.exp(-abs(2 * next_state.x_velocity))",
+    ],
+)
+def test_a_grounded_grammar_accepts_components_that_read_the_state(line, tokenizer):
+    code = f'{HEADER}    c0 = state.x_velocity\n    {line}\n    return c0 + c1, {{"a": c0, "b": c1}}'
+    assert accepts(_grammar("halfcheetah_forward"), code, tokenizer)
+
+
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_every_sample_of_a_tiny_model_parses_passes_the_gate_and_runs(task):
     grammar = _grammar(task)
@@ -83,7 +116,7 @@ def test_every_sample_of_a_tiny_model_parses_passes_the_gate_and_runs(task):
     transitions = [t for e in episodes for t in e.transitions]
     for seed in range(3):
         llm.config.seed = seed
-        (code,) = llm.generate("Write the reward.", max_new_tokens=200, temperature=1.0, constraint=grammar)
+        (code,) = llm.generate("Write the reward.", max_new_tokens=800, temperature=1.0, constraint=grammar)
         assert screen_reward_code(code + "\n", transitions) == ("valid", None), code
 
 

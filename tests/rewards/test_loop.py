@@ -327,9 +327,10 @@ def test_train_top_audit_trains_everything_and_measures_the_screen(fake_trainer)
     result = make_loop(llm, task="halfcheetah_forward", prerank="audit", iterations=1, **SCREEN).search()
     assert [c["stage"] for c in result.candidates] == ["trained"] * 4
     assert [c["screened_out"] for c in result.candidates] == [False, True, False, False]
-    # the best after training (0.9) is the one the screen would have left out
-    assert result.best_label == "iter-00/cand-01" and result.prerank["screen_hit_rate"] == 0.0
-    assert result.prerank["dropped_winner"] is True
+    # the fittest after training (0.9) is the one the screen left out; the loop chooses as drop mode would
+    assert result.best_label == "iter-00/cand-00" and result.final["fitness_mean"] == 0.7
+    assert result.prerank["screen_hit_rate"] == 0.0 and result.prerank["dropped_winner"] is True
+    assert result.prerank["best_unscreened_fitness"] == 0.9
     scores = [c["ranking_score"] for c in result.candidates]
     fitness = [c["fitness"] for c in result.candidates]
     assert result.prerank["ranking_vs_trained_fitness"] == pytest.approx(ranking_score(scores, fitness))
@@ -472,11 +473,18 @@ def test_the_embedded_model_runs_end_to_end():
         assert c["stage"] == "trained" or c["reason"]
 
 
-def test_a_model_that_decodes_under_the_reward_grammar_writes_only_valid_code(fake_trainer):
-    from mentor.llm import LLMConfig, make_llm
+def test_a_model_that_decodes_under_the_reward_grammar_writes_only_valid_code(fake_trainer, monkeypatch):
+    import functools
 
+    import mentor.rewards.loop as loop_module
+    from mentor.llm import LLMConfig, make_llm
+    from mentor.rewards.grammar import RewardGrammarConfig, reward_grammar
+
+    # a random model writes programs as long as the grammar allows; bounded ones fit the tiny model's context
+    small = RewardGrammarConfig(max_components=2, max_terms=1, depth=1)
+    monkeypatch.setattr(loop_module, "reward_grammar", functools.partial(reward_grammar, config=small))
     llm = make_llm(LLMConfig("transformers:tiny", cache=False))
-    loop = make_loop(llm, task="hopper_hop", samples=4, iterations=1, baselines=False, max_new_tokens=200)
+    loop = make_loop(llm, task="hopper_hop", samples=4, iterations=1, baselines=False, max_new_tokens=300)
     result = loop.search()
     assert result.valid_code_rate == 1.0 and llm.usage.constrained_calls == 1
     verdicts = [json.loads(p.read_text()) for p in sorted(loop.run.path.glob("iter-00/cand-*/verdict.json"))]
