@@ -15,6 +15,7 @@ from mentor.cli.llm import app as llm_app
 from mentor.cli.reward import reward_command
 from mentor.cli.train_llm import train_llm_ppo_command
 from mentor.cli.train_skills import train_hierarchical_command, train_skills_command
+from mentor.cli.train_writer import train_reward_writer_command
 from mentor.errors import (
     ConfigError,
     LLMUnavailableError,
@@ -48,6 +49,7 @@ app.add_typer(llm_app, name="llm", help="Inspect and query the configured LLM ba
 train_app.command("skills")(train_skills_command)
 train_app.command("hierarchical")(train_hierarchical_command)
 train_app.command("llm-ppo")(train_llm_ppo_command)
+train_app.command("reward-writer")(train_reward_writer_command)
 console = Console()
 
 

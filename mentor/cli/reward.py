@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -106,6 +106,10 @@ def reward_command(
         ),
     ] = None,
     llm: Annotated[Optional[str], typer.Option(help="LLM spec (default: $MENTOR_LLM or the embedded model).")] = None,
+    adapter: Annotated[
+        Optional[Path],
+        typer.Option(help="A LoRA adapter folder on top of a transformers --llm, e.g. a trained reward writer's."),
+    ] = None,
     algo: Annotated[
         Optional[str],
         typer.Option(
@@ -132,6 +136,11 @@ def reward_command(
     from mentor.runs import RunDir, resume_run
 
     console = Console()
+    writer: Any = llm
+    if adapter is not None:
+        from mentor.llm import LLMConfig, make_llm
+
+        writer = make_llm(LLMConfig(llm, adapter=str(adapter)))
     if address is not None and executor != "ray":
         raise ConfigError(
             f"--address ({address!r}) is a Ray cluster address; it needs --executor ray, not {executor!r}."
@@ -152,7 +161,7 @@ def reward_command(
         run = resume_run(name)
         run.lock()
         console.print(f"Resuming {run.path}")
-        loop = RewardLoop.resume(run, llm=llm, feedback=source)
+        loop = RewardLoop.resume(run, llm=writer, feedback=source)
     else:
         reward_task = resolve_task(description, env, task, fitness, human_reward, tasks_file)
         if algo is not None:
@@ -176,7 +185,7 @@ def reward_command(
         run = RunDir.create(name or f"reward-{reward_task.name}")
         run.lock()
         console.print(f"Task {reward_task.name!r}: {reward_task.goal} ({reward_task.env_id}); run folder {run.path}")
-        loop = RewardLoop(reward_task, config, llm=llm, run=run, feedback=source)
+        loop = RewardLoop(reward_task, config, llm=writer, run=run, feedback=source)
     result = loop.search()
 
     def show(value: float | None) -> str:

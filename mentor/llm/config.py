@@ -110,6 +110,9 @@ class LLMConfig:
     (see ``benchmarks/results/llm_scoring.json``)."""
     context_length: int = 4096
     """Context window of a llama.cpp model, in tokens."""
+    adapter: str | None = None
+    """A LoRA adapter folder (``peft``'s ``adapter_config.json`` and weights) loaded on top of a
+    ``transformers`` model, such as the reward writer that ``mentor train reward-writer`` trains."""
 
     # --- response cache
     cache: bool | None = None
@@ -165,6 +168,13 @@ class LLMConfig:
             raise ConfigError(f"device {self.device!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'.")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError(f"num_threads ({self.num_threads}) must be at least 1 (or None for the default).")
+        if self.adapter is not None:
+            if self.backend != "transformers":
+                raise ConfigError(
+                    f"adapter ({self.adapter!r}) loads onto a transformers model, not a {self.backend} one."
+                )
+            if not (Path(self.adapter).expanduser() / "adapter_config.json").is_file():
+                raise ConfigError(f"adapter ({self.adapter!r}) is not a peft adapter folder (no adapter_config.json).")
         if self.context_length < 16:
             raise ConfigError(f"context_length ({self.context_length}) must be at least 16 tokens.")
         if self.timeout_s <= 0:

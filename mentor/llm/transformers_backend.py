@@ -88,6 +88,13 @@ class TransformersLLM(LLM):
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        if self.config.adapter is not None:
+            from peft import PeftModel
+
+            folder = Path(self.config.adapter).expanduser().resolve()
+            model = PeftModel.from_pretrained(model, str(folder))
+            stamp = max(p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file())
+            source = f"{source}+{folder}@{stamp}"
         self._tokenizer = tokenizer
         self._model = model.to(self._device).eval()
         self._model_id = f"{source}|{self.config.dtype}|{self._device.type}"

@@ -230,6 +230,9 @@ class Candidate:
         would_drop: pre-ranking judged it hopeless (in ``audit`` mode it is trained anyway).
         screened_out: valid, not hopeless, but ranked below the iteration's ``train_top`` (in
             ``audit`` mode it is trained anyway).
+        duplicate_of: the earlier candidate of this run with the same code; it shares that one's
+            verdict (its stage and reason when that code is invalid, stage ``duplicate`` when it is
+            valid) and is never trained again.
         kept_despite_flag: ``drop`` mode only: every valid candidate of its iteration was judged
             hopeless and this, the best-ranked of them, was trained anyway so that something trains
             (``would_drop`` stays ``True``).
@@ -247,12 +250,13 @@ class Candidate:
     would_drop: bool = False
     screened_out: bool = False
     kept_despite_flag: bool = False
+    duplicate_of: str | None = None
     result: RewardTrainResult | None = None
 
     @property
     def valid(self) -> bool:
         """Its code passed the gate and the validation run."""
-        return self.stage in ("prerank", "training", "trained")
+        return self.stage in ("prerank", "training", "trained", "duplicate")
 
     @property
     def fitness(self) -> float | None:
@@ -275,6 +279,7 @@ class Candidate:
             "would_drop": self.would_drop,
             "screened_out": self.screened_out,
             "kept_despite_flag": self.kept_despite_flag,
+            "duplicate_of": self.duplicate_of,
             "fitness": self.fitness,
             "train_seconds": self.result.train_seconds if self.result is not None else None,
         }
@@ -316,6 +321,11 @@ def _seed_summary(results: Sequence[RewardTrainResult]) -> dict[str, Any]:
         "errors": [r.error for r in results if not r.ok],
         "train_seconds": float(sum(r.train_seconds for r in results)),
     }
+
+
+def _program_key(code: str) -> str:
+    """What two programs share when they are the same code (trailing spaces and blank lines aside)."""
+    return "\n".join(line.rstrip() for line in code.strip().splitlines() if line.strip())
 
 
 def _score(value: float | None) -> str:
@@ -409,7 +419,7 @@ class RewardLoop:
                 break
             messages = self._messages(base_messages, previous, feedback_text)
             current = self._sample(iteration, messages)
-            self._check(current, validation, references)
+            self._check(current, validation, references, earlier=candidates)
             self._train(current)
             self._reflect(current)
             candidates += current
@@ -419,6 +429,18 @@ class RewardLoop:
         best = self._best(candidates)
         final = self._final(best)
         return self._finish(candidates, best, final, baselines, start)
+
+    def reference_episodes(self) -> list[Episode]:
+        """The task's pre-ranking references for this setting: from the cache, else after training the baselines.
+
+        This is what the reward writer (:mod:`mentor.agents.reward_writer`) ranks its programs on.
+        """
+        if not self.run.config_path.exists():
+            self.run.write_config({"kind": "reward-loop", "task": self.task.to_dict(), "loop": self.config.to_dict()})
+        cached = self._reference_cache_path({})
+        if cached is not None and cached.exists():
+            return load_episodes(cached)
+        return self._references(self._baselines())
 
     # ------------------------------------------------------------------ stages
 
@@ -519,10 +541,13 @@ class RewardLoop:
         }
 
     def _reference_cache_path(self, baselines: dict[str, list[RewardTrainResult]]) -> Path | None:
-        """Where this task's references are cached for this setting; ``None``: not cached (off, or a baseline failed)."""
+        """Where this task's references are cached for this setting; ``None``: not cached (off, or a baseline failed).
+
+        ``baselines`` empty: the path before any baseline trained (to look the references up)."""
         cfg = self.config
         reference = baselines.get(reference_kind(self.task))
-        if not cfg.reference_cache or (cfg.baselines and not (reference and reference[0].ok)):
+        failed = bool(baselines) and not (reference and reference[0].ok)
+        if not cfg.reference_cache or (cfg.baselines and failed):
             return None
         names = (
             "final_steps",
@@ -549,7 +574,9 @@ class RewardLoop:
         if not previous:
             return base
         trained = [c for c in previous if c.result is not None and c.result.ok]
-        failed = [(c.label, c.reason) for c in previous if c.reason is not None and c.stage != "prerank"]
+        failed = [
+            (c.label, c.reason) for c in previous if c.reason is not None and c.stage not in ("prerank", "duplicate")
+        ]
         if trained:
             chosen = self._best(trained)
             stats = reflection(chosen.result, self.task.fitness)
@@ -564,8 +591,9 @@ class RewardLoop:
             failed = [f for f in failed if f[0] != chosen.label]
         answer = f"```python\n{chosen.code.rstrip()}\n```" if chosen.code else chosen.response
         screening = screening_summary(
-            [c.ranking_score for c in previous if c.valid],
+            [c.ranking_score for c in previous if c.valid and c.duplicate_of is None],
             trained=sum(c.result is not None for c in previous),
+            duplicates=sum(c.duplicate_of is not None for c in previous),
             episodes=self._num_references,
         )
         user = (f"{screening}\n\n" if screening else "") + text + other_failures(failed)
@@ -594,9 +622,13 @@ class RewardLoop:
             for k, text in enumerate(responses)
         ]
 
-    def _check(self, candidates: list[Candidate], validation: list, references: list[Episode]) -> None:
-        """Extraction, gate, validation run, ranking score and screening; each verdict is saved once and reused on resume."""
+    def _check(
+        self, candidates: list[Candidate], validation: list, references: list[Episode], earlier: list[Candidate]
+    ) -> None:
+        """Extraction, duplicates, gate, validation run, ranking score and screening; each verdict is saved once
+        and reused on resume."""
         cfg = self.config
+        seen = {_program_key(e.code): e for e in reversed(earlier) if e.code is not None and e.duplicate_of is None}
         fresh: list[Candidate] = []
         for c in candidates:
             verdict_path = self.run.path / c.label / "verdict.json"
@@ -605,11 +637,14 @@ class RewardLoop:
                 c.code, c.stage, c.reason = saved["code"], saved["stage"], saved["reason"]
                 c.ranking_score, c.would_drop = saved["ranking_score"], saved["would_drop"]
                 c.screened_out, c.kept_despite_flag = saved["screened_out"], saved["kept_despite_flag"]
+                c.duplicate_of = saved["duplicate_of"]
+                if c.code is not None and c.duplicate_of is None:
+                    seen.setdefault(_program_key(c.code), c)
             else:
-                self._check_one(c, validation, references)
+                self._check_one(c, validation, references, seen)
                 fresh.append(c)
         fresh_labels = {c.label for c in fresh}
-        valid = [c for c in candidates if c.valid]
+        valid = [c for c in candidates if c.valid and c.duplicate_of is None]
         hopeful = [c for c in valid if not c.would_drop]
         if cfg.train_top is not None:
             ranked = sorted(hopeful, key=lambda c: -(c.ranking_score if c.ranking_score is not None else 0.0))
@@ -633,7 +668,7 @@ class RewardLoop:
                 c.stage = "training"
             self._save_verdict(c)
 
-    def _check_one(self, c: Candidate, validation: list, references: list[Episode]) -> None:
+    def _check_one(self, c: Candidate, validation: list, references: list[Episode], seen: dict[str, Candidate]) -> None:
         folder = self.run.path / c.label
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "response.md", c.response + "\n")
@@ -642,6 +677,14 @@ class RewardLoop:
             c.reason = "the answer has no ```python block that defines compute_reward(state, action, next_state)"
             return
         atomic_write_text(folder / "code.py", c.code)
+        original = seen.setdefault(_program_key(c.code), c)
+        if original is not c:
+            c.duplicate_of, c.ranking_score, c.would_drop = original.label, original.ranking_score, original.would_drop
+            if original.valid:
+                c.stage, c.reason = "duplicate", f"the same program as {original.label}; it is not trained again"
+            else:
+                c.stage, c.reason = original.stage, original.reason
+            return
         stage, reason = screen_reward_code(c.code, validation, self.config.sandbox)
         if reason is not None:
             c.stage, c.reason = stage, reason if stage == "gate" else f"on a recorded transition: {reason}"
@@ -668,6 +711,7 @@ class RewardLoop:
                     "would_drop": c.would_drop,
                     "screened_out": c.screened_out,
                     "kept_despite_flag": c.kept_despite_flag,
+                    "duplicate_of": c.duplicate_of,
                     "code": c.code,
                 },
                 indent=2,
@@ -756,6 +800,7 @@ class RewardLoop:
             "scored": len(scored),
             "flagged_hopeless": len(flagged),
             "screened_out": sum(c.screened_out for c in candidates),
+            "duplicates": sum(c.duplicate_of is not None for c in candidates),
             "kept_despite_flag": len(kept),
             "ranking_scores": [c.ranking_score for c in scored],
             "baseline_ranking_scores": self._baseline_rankings,

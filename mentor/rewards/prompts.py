@@ -208,7 +208,7 @@ def other_failures(reasons: Sequence[tuple[str, str]]) -> str:
     return f"\n\nOther reward functions sampled in this round failed; avoid these mistakes:\n{listed}"
 
 
-def screening_summary(scores: Sequence[float | None], trained: int, episodes: int) -> str:
+def screening_summary(scores: Sequence[float | None], trained: int, episodes: int, duplicates: int = 0) -> str:
     """What the round's rewards showed before training: how well each one's returns ranked the reference episodes.
 
     Empty when nothing was scored (no pre-ranking, or no reward ran).
@@ -228,4 +228,10 @@ def screening_summary(scores: Sequence[float | None], trained: int, episodes: in
         f"Scores: best {_fmt(known[0])}, median {_fmt(float(np.median(known)))}, worst {_fmt(known[-1])}; "
         f"{low} scored 0 or below. {trained} of them were trained. A reward whose largest term does not grow "
         "with the task fitness ranks low."
+        + (
+            f" {duplicates} answers repeated an earlier reward function word for word and were not scored again; "
+            "write a different one."
+            if duplicates
+            else ""
+        )
     )

@@ -176,6 +176,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _hopeless(candidate: dict[str, Any]) -> str:
+    if candidate["duplicate_of"]:
+        return f" (same as {candidate['duplicate_of']})"
     if candidate["screened_out"]:
         return " (screened out)"
     if not candidate["would_drop"]:

@@ -317,7 +317,13 @@ def test_train_top_trains_only_the_best_ranked_and_tells_the_llm_about_the_rest(
     second = llm.requests[4][3]["content"]
     assert second.startswith("Before any training, each of the 4 reward functions that ran was scored on 5 recorded")
     assert "2 of them were trained" in second and "screened out" not in second  # no failure list for the screen
-    assert result.prerank["screened_out"] == 3 and result.prerank["train_top"] == 2  # 1 in round one, 2 in two
+    assert result.prerank["screened_out"] == 1 and result.prerank["train_top"] == 2
+    # round two wrote one program four times: it trains once, the three copies share its verdict
+    again = [c for c in result.candidates if c["iteration"] == 1]
+    assert [c["stage"] for c in again] == ["trained", "duplicate", "duplicate", "duplicate"]
+    assert [c["duplicate_of"] for c in again] == [None] + ["iter-01/cand-00"] * 3
+    assert result.prerank["duplicates"] == 3 and result.valid_code_rate == 1.0  # copies of valid code are valid
+    assert fake_trainer.labels.count("iter-01/cand-00") == 1 and "iter-01/cand-01" not in fake_trainer.labels
     report = (Path(result.run_dir) / "report.md").read_text()
     assert "| ranking score |" in report and "(screened out)" in report
 
