@@ -224,7 +224,7 @@ def _cell_score(protocol: str, files: dict[str, Any], budget: int) -> dict[str, 
         "llm_cache_hits": files["llm_usage"].get("cache_hits", 0),
     }
     if protocol == "crafter_score":
-        # The paper scores the training episodes; an agent that does not train (zero-shot) is scored on its eval.
+        # The paper scores the training episodes; an agent that plays none (zero-shot, or over a given zoo) is scored on its eval.
         cell["score_from"] = "train" if train else "eval"
         cell["score"], cell["achievement_rates"] = crafter_score_from_outcomes(train or eval_outcomes)
         cell["eval_crafter_score"], cell["eval_achievement_rates"] = crafter_score_from_outcomes(eval_outcomes)
@@ -280,7 +280,7 @@ def aggregate(run: RunDir, suite: Suite, agents: list[str]) -> dict[str, Any]:
                 sources = {c["score_from"] for c in cells}
                 row["score_from"] = sources.pop() if len(sources) == 1 else "train and eval"
                 if row["score_from"] == "eval":
-                    row["score_name"] = "Crafter score (eval episodes; the agent does not train)"
+                    row["score_name"] = "Crafter score (eval episodes; the agent plays no training episodes)"
                 row["achievement_rates"] = {
                     name: float(np.mean([c["achievement_rates"][name] for c in cells]))
                     for name in cells[0]["achievement_rates"]

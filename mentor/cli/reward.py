@@ -110,6 +110,13 @@ def reward_command(
         Optional[Path],
         typer.Option(help="A LoRA adapter folder on top of a transformers --llm, e.g. a trained reward writer's."),
     ] = None,
+    structured_outputs: Annotated[
+        Optional[str],
+        typer.Option(
+            help="How an openai --llm server takes the reward grammar: vllm, llamacpp or sglang "
+            "(default: it takes none, and answers are parsed as free text)."
+        ),
+    ] = None,
     algo: Annotated[
         Optional[str],
         typer.Option(
@@ -137,10 +144,12 @@ def reward_command(
 
     console = Console()
     writer: Any = llm
-    if adapter is not None:
+    if adapter is not None or structured_outputs is not None:
         from mentor.llm import LLMConfig, make_llm
 
-        writer = make_llm(LLMConfig(llm, adapter=str(adapter)))
+        writer = make_llm(
+            LLMConfig(llm, adapter=str(adapter) if adapter else None, structured_outputs=structured_outputs)
+        )
     if address is not None and executor != "ray":
         raise ConfigError(
             f"--address ({address!r}) is a Ray cluster address; it needs --executor ray, not {executor!r}."

@@ -63,10 +63,10 @@ def test_a_single_seed_has_no_spread(tmp_path):
 def test_a_row_names_its_own_metric_when_it_differs_from_the_suite(tmp_path):
     run = _bench(tmp_path / "runs", 300)
     results = run.read_json("results.json")
-    results["rows"][0]["score_name"] = "Crafter score (eval episodes; the agent does not train)"
+    results["rows"][0]["score_name"] = "Crafter score (eval episodes; the agent plays no training episodes)"
     run.write_json("results.json", results)
     (row,) = collect_rows(tmp_path / "runs")
-    assert row.metric == "Crafter score (eval episodes; the agent does not train)"
+    assert row.metric == "Crafter score (eval episodes; the agent plays no training episodes)"
 
 
 def test_rows_of_runs_not_on_this_machine_stay_until_a_run_of_the_same_command_replaces_them(tmp_path):

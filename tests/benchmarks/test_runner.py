@@ -154,7 +154,7 @@ def test_crafter_rows_of_agents_without_training_say_so_and_llm_usage_is_plotted
     run = run_benchmark(config, RunDir.create("bench-crafter", tmp_path))
     (row,) = run.read_json("results.json")["rows"]
     assert row["score_from"] == "eval"
-    assert row["score_name"] == "Crafter score (eval episodes; the agent does not train)"
+    assert row["score_name"] == "Crafter score (eval episodes; the agent plays no training episodes)"
     assert (row["llm_calls"], row["llm_tokens"], row["llm_seconds"], row["llm_cache_hits"]) == (7, 770, 3.5, 2)
     report = render_report(run.path).read_text()
     assert "| eval-only | 7 | 770 | 110 | 4 | 2 |" in report

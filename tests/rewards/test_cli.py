@@ -163,11 +163,11 @@ def hostile_server(tmp_path):
     target = tmp_path / "open" / "escaped"
     target.parent.mkdir()
     target.parent.chmod(0o777)
-    answers = []
+    answers, requests = [], []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
+            requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             code = answers[0].format(path=target)
             body = json.dumps(
                 {
@@ -197,7 +197,7 @@ def hostile_server(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"openai:http://127.0.0.1:{server.server_address[1]}/v1#m", answers, target
+    yield f"openai:http://127.0.0.1:{server.server_address[1]}/v1#m", answers, target, requests
     server.shutdown()
     server.server_close()
 
@@ -209,7 +209,7 @@ def test_hostile_code_from_a_served_llm_is_invalid_and_touches_nothing(
 ):
     import mentor.rewards.sandbox as sandbox_module
 
-    spec, answers, target = hostile_server
+    spec, answers, target, _ = hostile_server
     answers.append(_ESCAPES[escape])
     if not gate:
         monkeypatch.setattr(sandbox_module, "check_reward_code", lambda code: None)
@@ -227,3 +227,19 @@ def test_hostile_code_from_a_served_llm_is_invalid_and_touches_nothing(
         for c in json.loads((RunDir.latest("reward-doorkey").path / "results.json").read_text())["candidates"]
     }
     assert stages == {"gate" if gate else "validation"}
+
+
+def test_a_served_llm_gets_the_reward_grammar_in_its_structured_outputs_field(hostile_server, fake_trainer, monkeypatch):
+    spec, answers, _, requests = hostile_server
+    answers.append("def compute_reward(state, action, next_state):\n    c0 = float(next_state.is_open)\n")
+    monkeypatch.setenv("MENTOR_LLM_CACHE", "0")
+    args = ["reward", "--task", "doorkey", "--llm", spec, "--iterations", "1", "--samples", "2", *FAST]
+    application = typer.Typer()
+    application.command("reward")(reward_command)
+    application.command("other")(lambda: None)
+    result = CliRunner().invoke(
+        application, [*args, "--temperature", "0.5", "--no-baselines", "--structured-outputs", "vllm"]
+    )
+    assert result.exit_code == 0, result.output
+    grammar = requests[0]["structured_outputs"]["grammar"]
+    assert grammar.startswith("start:") and "gexpr1" in grammar and "next_state.agent_position[0]" in grammar
