@@ -677,6 +677,12 @@ class RewardLoop:
             c.reason = "the answer has no ```python block that defines compute_reward(state, action, next_state)"
             return
         atomic_write_text(folder / "code.py", c.code)
+        if not any(line.strip().startswith("return") for line in c.code.splitlines()):
+            c.reason = (
+                f"the program ends before its return statement: the answer was cut off at max_new_tokens="
+                f"{self.config.max_new_tokens}; write a shorter reward function"
+            )
+            return
         original = seen.setdefault(_program_key(c.code), c)
         if original is not c:
             c.duplicate_of, c.ranking_score, c.would_drop = original.label, original.ranking_score, original.would_drop

@@ -497,3 +497,11 @@ def test_a_model_that_decodes_under_the_reward_grammar_writes_only_valid_code(fa
     assert len(verdicts) == 4 and all(
         v["code"].startswith("def compute_reward(state, action, next_state):\n    c0 = ") for v in verdicts
     )
+
+
+def test_an_answer_cut_off_before_its_return_says_so(fake_trainer):
+    llm = ScriptedLLM([answer("c0 = state.x_velocity"), answer(GOOD)])
+    result = make_loop(llm, task="halfcheetah_forward", iterations=1, samples=2, baselines=False).search()
+    cut, good = result.candidates
+    assert cut["stage"] == "extraction" and "cut off at max_new_tokens=512" in cut["reason"]
+    assert good["stage"] == "trained"
