@@ -7,6 +7,7 @@
 - :mod:`~mentor.rewards.fitness` and :mod:`~mentor.rewards.tasks`: ground truth and the task suite;
 - :mod:`~mentor.rewards.rollouts`: recorded episodes, validation and pre-ranking;
 - :mod:`~mentor.rewards.references`: the pre-ranking reference episodes, recorded once and cached;
+- :mod:`~mentor.rewards.candidates`: a candidate and its verdict, the screen, the screen's statistics;
 - :mod:`~mentor.rewards.training`, :mod:`~mentor.rewards.prompts`, :mod:`~mentor.rewards.loop`:
   the loop itself; :mod:`~mentor.rewards.report`: its plots and report.
 

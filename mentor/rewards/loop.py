@@ -46,6 +46,7 @@ from mentor.errors import ConfigError, RewardCodeError
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import LLM, Message, Usage, make_llm
 from mentor.llm.constraints import Grammar
+from mentor.rewards.candidates import Candidate, program_key, screen, screening_statistics
 from mentor.rewards.feedback import FeedbackSource
 from mentor.rewards.grammar import reward_grammar
 from mentor.rewards.prompts import (
@@ -67,7 +68,6 @@ from mentor.rewards.rollouts import (
     Episode,
     load_episodes,
     prerank_reward,
-    ranking_score,
     record_random_steps,
     save_episodes,
 )
@@ -213,79 +213,6 @@ class RewardLoopConfig:
 
 
 @dataclass
-class Candidate:
-    """One sampled reward and what became of it.
-
-    Attributes:
-        label: ``iter-XX/cand-YY``.
-        iteration: its iteration.
-        index: its index in the iteration.
-        response: the LLM's answer.
-        code: the extracted code (``None``: none found).
-        stage: how far it got: ``extraction``, ``gate``, ``validation``, ``prerank`` (dropped),
-            ``training`` (failed there) or ``trained``.
-        reason: one-line reason it was rejected or failed; ``None`` if trained.
-        ranking_score: rank correlation of its returns with the references' fitness (``None``: not
-            scored, or the references all have one fitness).
-        would_drop: pre-ranking judged it hopeless (in ``audit`` mode it is trained anyway).
-        screened_out: valid, not hopeless, but ranked below the iteration's ``train_top`` (in
-            ``audit`` mode it is trained anyway).
-        duplicate_of: the earlier candidate of this run with the same code; it shares that one's
-            verdict (its stage and reason when that code is invalid, stage ``duplicate`` when it is
-            valid) and is never trained again.
-        kept_despite_flag: ``drop`` mode only: every valid candidate of its iteration was judged
-            hopeless and this, the best-ranked of them, was trained anyway so that something trains
-            (``would_drop`` stays ``True``).
-        result: its training result, if it was trained.
-    """
-
-    label: str
-    iteration: int
-    index: int
-    response: str
-    code: str | None = None
-    stage: str = "extraction"
-    reason: str | None = None
-    ranking_score: float | None = None
-    would_drop: bool = False
-    screened_out: bool = False
-    kept_despite_flag: bool = False
-    duplicate_of: str | None = None
-    result: RewardTrainResult | None = None
-
-    @property
-    def valid(self) -> bool:
-        """Its code passed the gate and the validation run."""
-        return self.stage in ("prerank", "training", "trained", "duplicate")
-
-    @property
-    def fitness(self) -> float | None:
-        return self.result.fitness if self.result is not None and self.result.ok else None
-
-    @property
-    def passed_screen(self) -> bool:
-        """Pre-ranking would train it: not hopeless (or kept despite that) and not screened out."""
-        return not ((self.would_drop and not self.kept_despite_flag) or self.screened_out)
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "iteration": self.iteration,
-            "index": self.index,
-            "stage": self.stage,
-            "valid": self.valid,
-            "reason": self.reason,
-            "ranking_score": self.ranking_score,
-            "would_drop": self.would_drop,
-            "screened_out": self.screened_out,
-            "kept_despite_flag": self.kept_despite_flag,
-            "duplicate_of": self.duplicate_of,
-            "fitness": self.fitness,
-            "train_seconds": self.result.train_seconds if self.result is not None else None,
-        }
-
-
-@dataclass
 class RewardLoopResult:
     """What a reward loop found (also written to ``results.json``)."""
 
@@ -321,15 +248,6 @@ def _seed_summary(results: Sequence[RewardTrainResult]) -> dict[str, Any]:
         "errors": [r.error for r in results if not r.ok],
         "train_seconds": float(sum(r.train_seconds for r in results)),
     }
-
-
-def _program_key(code: str) -> str:
-    """What two programs share when they are the same code (trailing spaces and blank lines aside)."""
-    return "\n".join(line.rstrip() for line in code.strip().splitlines() if line.strip())
-
-
-def _score(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.2f}"
 
 
 def human_normalized_score(method: float | None, human: float | None, sparse: float | None) -> float | None:
@@ -628,44 +546,19 @@ class RewardLoop:
         """Extraction, duplicates, gate, validation run, ranking score and screening; each verdict is saved once
         and reused on resume."""
         cfg = self.config
-        seen = {_program_key(e.code): e for e in reversed(earlier) if e.code is not None and e.duplicate_of is None}
+        seen = {program_key(e.code): e for e in reversed(earlier) if e.code is not None and e.duplicate_of is None}
         fresh: list[Candidate] = []
         for c in candidates:
             verdict_path = self.run.path / c.label / "verdict.json"
             if verdict_path.exists():
-                saved = json.loads(verdict_path.read_text())
-                c.code, c.stage, c.reason = saved["code"], saved["stage"], saved["reason"]
-                c.ranking_score, c.would_drop = saved["ranking_score"], saved["would_drop"]
-                c.screened_out, c.kept_despite_flag = saved["screened_out"], saved["kept_despite_flag"]
-                c.duplicate_of = saved["duplicate_of"]
+                c.apply_verdict(json.loads(verdict_path.read_text()))
                 if c.code is not None and c.duplicate_of is None:
-                    seen.setdefault(_program_key(c.code), c)
+                    seen.setdefault(program_key(c.code), c)
             else:
                 self._check_one(c, validation, references, seen)
                 fresh.append(c)
-        fresh_labels = {c.label for c in fresh}
-        valid = [c for c in candidates if c.valid and c.duplicate_of is None]
-        hopeful = [c for c in valid if not c.would_drop]
-        if cfg.train_top is not None:
-            ranked = sorted(hopeful, key=lambda c: -(c.ranking_score if c.ranking_score is not None else 0.0))
-            for c in ranked[cfg.train_top :]:
-                c.screened_out = c.screened_out or c.label in fresh_labels
-        if cfg.prerank == "drop" and valid and not hopeful and not any(c.kept_despite_flag for c in valid):
-            # something must train: the best-ranked stays flagged, and is recorded as kept despite it
-            max(valid, key=lambda c: c.ranking_score if c.ranking_score is not None else 0.0).kept_despite_flag = True
+        screen(candidates, fresh, cfg.prerank, cfg.train_top, cfg.prerank_min_score)
         for c in fresh:
-            dropping = c.stage == "prerank" and cfg.prerank == "drop"
-            if dropping and c.would_drop and not c.kept_despite_flag:
-                c.reason = (
-                    f"pre-ranking: its returns order the reference episodes no better than chance "
-                    f"(ranking score {c.ranking_score:.2f} <= {cfg.prerank_min_score:.2f})"
-                )
-            elif dropping and c.screened_out:
-                c.reason = (
-                    f"screened out: its ranking score {_score(c.ranking_score)} is not among the top {cfg.train_top}"
-                )
-            elif c.stage == "prerank":
-                c.stage = "training"
             self._save_verdict(c)
 
     def _check_one(self, c: Candidate, validation: list, references: list[Episode], seen: dict[str, Candidate]) -> None:
@@ -683,7 +576,7 @@ class RewardLoop:
                 f"{self.config.max_new_tokens}; write a shorter reward function"
             )
             return
-        original = seen.setdefault(_program_key(c.code), c)
+        original = seen.setdefault(program_key(c.code), c)
         if original is not c:
             c.duplicate_of, c.ranking_score, c.would_drop = original.label, original.ranking_score, original.would_drop
             if original.valid:
@@ -706,24 +599,7 @@ class RewardLoop:
             c.would_drop = score.ranking is not None and score.ranking <= self.config.prerank_min_score
 
     def _save_verdict(self, c: Candidate) -> None:
-        atomic_write_text(
-            self.run.path / c.label / "verdict.json",
-            json.dumps(
-                {
-                    "label": c.label,
-                    "stage": c.stage,
-                    "reason": c.reason,
-                    "ranking_score": c.ranking_score,
-                    "would_drop": c.would_drop,
-                    "screened_out": c.screened_out,
-                    "kept_despite_flag": c.kept_despite_flag,
-                    "duplicate_of": c.duplicate_of,
-                    "code": c.code,
-                },
-                indent=2,
-            )
-            + "\n",
-        )
+        atomic_write_text(self.run.path / c.label / "verdict.json", json.dumps(c.verdict(), indent=2) + "\n")
 
     def _train(self, candidates: list[Candidate]) -> None:
         cfg = self.config
@@ -776,57 +652,6 @@ class RewardLoop:
 
     # ------------------------------------------------------------------ results
 
-    def _prerank_summary(self, candidates: list[Candidate], best: Candidate | None) -> dict[str, Any]:
-        mode = self.config.prerank
-        scored = [c for c in candidates if c.ranking_score is not None]
-        flagged = [c for c in candidates if c.would_drop]
-        kept = [c for c in flagged if c.kept_despite_flag]
-        skipped = [c for c in candidates if not c.passed_screen]
-        trained = [c for c in candidates if c.result is not None]
-        spent = float(sum(c.result.train_seconds for c in trained))
-        if mode == "audit":
-            saved = float(sum(c.result.train_seconds for c in skipped if c.result is not None))
-            total, measured = spent, True
-        else:
-            mean = spent / len(trained) if trained else 0.0
-            saved, total, measured = mean * len(skipped), spent + mean * len(skipped), False
-        iteration_bests: dict[int, Candidate] = {}
-        for c in candidates:
-            if c.fitness is not None and (
-                c.iteration not in iteration_bests or c.fitness > iteration_bests[c.iteration].fitness
-            ):
-                iteration_bests[c.iteration] = c
-        ranked = [c for c in trained if c.fitness is not None and c.ranking_score is not None]
-        audited = mode == "audit" and self.config.train_top is not None
-        hits = [c.passed_screen for c in iteration_bests.values()] if audited else []
-        fittest = max((c for c in trained if c.fitness is not None), key=lambda c: c.fitness, default=None)
-        return {
-            "mode": mode,
-            "train_top": self.config.train_top,
-            "scored": len(scored),
-            "flagged_hopeless": len(flagged),
-            "screened_out": sum(c.screened_out for c in candidates),
-            "duplicates": sum(c.duplicate_of is not None for c in candidates),
-            "kept_despite_flag": len(kept),
-            "ranking_scores": [c.ranking_score for c in scored],
-            "baseline_ranking_scores": self._baseline_rankings,
-            "references": self._num_references,
-            "ranking_vs_trained_fitness": ranking_score([c.ranking_score for c in ranked], [c.fitness for c in ranked])
-            if len(ranked) >= 3
-            else None,
-            "screen_hit_rate": sum(hits) / len(hits) if hits else None,
-            "training_seconds_saved": saved,
-            "training_seconds_without_prerank": total,
-            "saved_share": saved / total if total else 0.0,
-            "saving_measured": measured,
-            "dropped_winner": (not fittest.passed_screen) if (fittest is not None and mode == "audit") else None,
-            "best_unscreened_fitness": fittest.fitness if (fittest is not None and mode == "audit") else None,
-            "winner_flagged_hopeless": bool(best.would_drop) if (best is not None and mode != "off") else None,
-            "winner_kept_despite_flag": bool(best.kept_despite_flag) if (best is not None and mode == "drop") else None,
-            "iteration_bests_flagged": sum(c.would_drop for c in iteration_bests.values()) if mode == "audit" else None,
-            "iterations": len(iteration_bests),
-        }
-
     def _finish(
         self,
         candidates: list[Candidate],
@@ -861,7 +686,11 @@ class RewardLoop:
             valid_code_rate=sum(c.valid for c in candidates) / len(candidates) if candidates else 0.0,
             num_candidates=len(candidates),
             candidates=[c.row() for c in candidates],
-            prerank=self._prerank_summary(candidates, best),
+            prerank={
+                **screening_statistics(candidates, best, self.config.prerank, self.config.train_top),
+                "baseline_ranking_scores": self._baseline_rankings,
+                "references": self._num_references,
+            },
             sandbox={
                 "mean_share_of_training": float(np.mean(shares)) if shares else None,
                 "mean_us_per_call": float(np.mean(per_call)) if per_call else None,
