@@ -17,6 +17,14 @@ def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.delenv("MENTOR_LLM_CACHE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_reference_cache(tmp_path, monkeypatch):
+    """Reward reference episodes are cached per test, not in the user's cache shared by the whole run."""
+    import mentor.rewards.references as references_module
+
+    monkeypatch.setattr(references_module, "cache_root", lambda: tmp_path / "cache")
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread for the test (tiny-model ops are far slower with a thread pool on a busy CPU), then

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import mentor.rewards.loop as loop_module
-import mentor.rewards.references as references_module
 from mentor.rewards.training import RESULT_FILE, RewardTrainJob, RewardTrainResult
 from mentor.runs import RunDir
 
@@ -60,9 +59,3 @@ def fake_trainer(monkeypatch):
     trainer = FakeTrainer()
     monkeypatch.setattr(loop_module, "train_reward_job", trainer)
     return trainer
-
-
-@pytest.fixture(autouse=True)
-def _isolated_reference_cache(tmp_path, monkeypatch):
-    """Reference episodes are cached per test, not in the user's cache."""
-    monkeypatch.setattr(references_module, "cache_root", lambda: tmp_path / "cache")
