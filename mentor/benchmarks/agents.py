@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from mentor.envs import make as make_env
+from mentor.envs.registry import family_of
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET, run_budget, run_eval_episodes
 from mentor.evaluation.protocols import summarize_outcomes
@@ -137,15 +138,33 @@ def random_action(env: gym.Env, rng: np.random.Generator) -> Any:
 
 
 class SB3BenchAgent(BenchAgent):
-    """An SB3 algorithm trained for the whole budget with zoo hyperparameters, then evaluated."""
+    """An SB3 algorithm trained for the whole budget with zoo hyperparameters, then evaluated.
 
-    def __init__(self, algo: str):
+    ``env_wrapper`` (a dotted class path) wraps the env inside the zoo's own wrapper, for training and
+    evaluation alike; ``families`` are the env families it is defined for (all when empty).
+    """
+
+    def __init__(self, algo: str, env_wrapper: str | None = None, families: tuple[str, ...] = ()):
         self.algo = algo
+        self.env_wrapper = env_wrapper
+        self.families = families
 
     def _config(self, job: CellJob) -> Any:
         from mentor.sb3.agent import SB3Config
+        from mentor.sb3.hyperparams import load_hyperparams
 
-        return sb3_cell_config(SB3Config, job, self.algo, job.options)
+        options = job.options
+        if self.env_wrapper is not None:
+            if self.families and family_of(job.env_id) not in self.families:
+                raise ConfigError(
+                    f"agent {job.agent!r} runs on {', '.join(self.families)} envs only; {job.env_id!r} is not one."
+                )
+            hyperparams = dict(options.get("hyperparams", {}))
+            zoo = load_hyperparams(self.algo, job.env_id, options.get("hyperparams_path")).get("env_wrapper")
+            zoo_wrappers = [] if not zoo else zoo if isinstance(zoo, list) else [zoo]
+            hyperparams["env_wrapper"] = [self.env_wrapper, *zoo_wrappers]
+            options = {**options, "hyperparams": hyperparams}
+        return sb3_cell_config(SB3Config, job, self.algo, options)
 
     def check(self, job: CellJob) -> None:
         self._config(job)

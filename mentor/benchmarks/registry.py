@@ -26,6 +26,10 @@ BENCH_AGENTS: dict[str, Callable[[], BenchAgent]] = {
     "sb3-a2c": lambda: SB3BenchAgent("a2c"),
     "sb3-dqn": lambda: SB3BenchAgent("dqn"),
     "sb3-sac": lambda: SB3BenchAgent("sac"),
+    # flat PPO given what the Crafter skills see and do: the hierarchy's fair baseline
+    "sb3-ppo-skill-inputs": lambda: SB3BenchAgent(
+        "ppo", env_wrapper="mentor.skills.crafter_inputs.CrafterSkillInputs", families=("crafter",)
+    ),
     "llm-zero-shot": NaiveLLMBenchAgent,
     "llm-cot": CoTLLMBenchAgent,
     "llm-spring": SpringLLMBenchAgent,

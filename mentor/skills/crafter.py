@@ -35,6 +35,7 @@ __all__ = [
     "CRAFTER_SKILLS",
     "LOW_VITAL",
     "NEW_ACHIEVEMENT_WEIGHT",
+    "POINTER_FEATURES",
     "SURVIVAL_WEIGHT",
     "CrafterSkillLibrary",
 ]
@@ -91,7 +92,8 @@ NEW_ACHIEVEMENT_WEIGHT = 4.0
 _ACTION = {name.replace(" ", "_"): i for i, name in enumerate(CRAFTER_ACTIONS)}
 _RESTORES = {"eat cow": "food", "eat plant": "food", "drink water": "drink", "sleep": "energy"}
 _FACINGS = ((-1, 0), (1, 0), (0, -1), (0, 1))
-_POINTER_FEATURES = 6
+#: Length of a skill's pointer to its target (:meth:`CrafterSkillLibrary.pointer`).
+POINTER_FEATURES = 6
 
 
 def _requirements() -> dict[str, tuple[dict[str, int], tuple[str, ...]]]:
@@ -161,7 +163,7 @@ class CrafterSkillLibrary(SkillLibrary):
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        n = SYMBOLIC_SIZE + len(CRAFTER_SKILLS) + _POINTER_FEATURES
+        n = SYMBOLIC_SIZE + len(CRAFTER_SKILLS) + POINTER_FEATURES
         self._space = spaces.Box(-1.0, 1.0, (n,), np.float32)
         self._high_space = spaces.Box(-1.0, 1.0, (SYMBOLIC_SIZE + len(CRAFTER_SKILLS),), np.float32)
         self._needs = _requirements()
@@ -309,7 +311,11 @@ class CrafterSkillLibrary(SkillLibrary):
         table or furnace, ``sleep``. The skill model learns to walk to where that action works; the
         action itself is the game's rule (see :func:`_interaction`), written once here.
         """
-        return _interaction(ctx.skill, self._u.player, self._u.world, self._needs[ctx.skill.name])
+        return self.interaction(ctx.skill)
+
+    def interaction(self, skill: Skill) -> int | None:
+        """The action that performs ``skill``'s achievement now, if crafter's rules allow it, else ``None``."""
+        return _interaction(skill, self._u.player, self._u.world, self._needs[skill.name])
 
     def planner_skills(self) -> list[Skill]:
         """The feasible skills (tools, table or furnace in reach of the map, a vital to restore), and
@@ -331,8 +337,7 @@ class CrafterSkillLibrary(SkillLibrary):
 
     def _bind(self, ctx: SkillContext) -> bool:
         skill = ctx.skill
-        mask = self._target_mask(skill)
-        ctx.target_pos = self._nearest(mask) if mask is not None else None
+        ctx.target_pos = self.nearest_target(skill)
         if skill.kind in ("collect", "eat", "defeat", "explore") and ctx.target_pos is None:
             return False
         player = self._u.player
@@ -359,25 +364,78 @@ class CrafterSkillLibrary(SkillLibrary):
 
     def features(self, ctx: SkillContext, obs: Any) -> np.ndarray:
         skill = ctx.skill
-        mask = self._target_mask(skill)
-        if mask is not None:
-            ctx.target_pos = self._nearest(mask) or ctx.target_pos
+        ctx.target_pos = self.nearest_target(skill) or ctx.target_pos
         goal = np.zeros(len(CRAFTER_SKILLS), np.float32)
         goal[_SKILL_INDEX[skill.name]] = 1.0
-        pointer = np.zeros(_POINTER_FEATURES, np.float32)
-        if ctx.target_pos is not None:
+        return np.concatenate([self._symbolic, goal, self.pointer(ctx.target_pos)])
+
+    @property
+    def symbolic(self) -> np.ndarray:
+        """The symbolic observation (local view one-hot, inventory, facing, sleeping, daylight) of the last update."""
+        return self._symbolic
+
+    def nearest_target(self, skill: Skill) -> tuple[int, int] | None:
+        """The known cell nearest the player where ``skill`` can act (unseen ground for explore), if any."""
+        mask = self._target_mask(skill)
+        return self._nearest(mask) if mask is not None else None
+
+    def nearest_targets(self) -> dict[str, tuple[int, int] | None]:
+        """:meth:`nearest_target` of every skill, from one pass over the map (and one over the view, for creatures).
+
+        A cell's rank is its L1 distance to the player, then its row-major index, as :meth:`_nearest`'s
+        first-minimum ``argmin`` ranks them, so the cells are the same.
+        """
+        w, h = self._map.shape
+        unseen, none = len(CRAFTER_SEMANTIC_NAMES), np.iinfo(np.int64).max
+        px, py = int(self._u.player.pos[0]), int(self._u.player.pos[1])
+
+        def ranks(xs: np.ndarray, ys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+            distance = np.abs(xs - px) + np.abs(ys - py)
+            distance[distance == 0] = 10**6
+            best = np.full(unseen + 1, none, np.int64)
+            np.minimum.at(best, keys, distance * (w * h) + xs * h + ys)
+            return best
+
+        xs, ys = np.divmod(np.arange(w * h), h)
+        keys = np.where(self._seen.ravel(), self._map.ravel(), unseen)
+        on_map = ranks(xs, ys, keys)
+        (vw, vh), (cx, cy) = LOCAL_VIEW, (LOCAL_VIEW[0] // 2, LOCAL_VIEW[1] // 2)
+        vx, vy = np.divmod(np.arange(vw * vh), vh)
+        vx, vy = vx + px - cx, vy + py - cy
+        inside = (vx >= 0) & (vx < w) & (vy >= 0) & (vy < h)
+        in_view = ranks(vx[inside], vy[inside], self._local.ravel()[inside])
+
+        out: dict[str, tuple[int, int] | None] = {}
+        for skill in CRAFTER_SKILLS:
+            if skill.kind == "explore":
+                rank = on_map[unseen]
+            elif skill.kind == "place":
+                rank = on_map[[_ID[m] for m in _PLACE_ON[skill.name.split()[-1]]]].min()
+            elif skill.target:
+                target = skill.target[0]
+                rank = (in_view if target in _CREATURES else on_map)[_ID[target]]
+            else:
+                rank = none
+            out[skill.name] = None if rank == none else tuple(int(v) for v in divmod(int(rank) % (w * h), h))
+        return out
+
+    def pointer(self, target_pos: tuple[int, int] | None) -> np.ndarray:
+        """:data:`POINTER_FEATURES` egocentric features of ``target_pos``: known, dx/8, dy/8, L1 distance/16,
+        faced, adjacent (all 0 without a target)."""
+        pointer = np.zeros(POINTER_FEATURES, np.float32)
+        if target_pos is not None:
             player = self._u.player
-            dx, dy = ctx.target_pos[0] - int(player.pos[0]), ctx.target_pos[1] - int(player.pos[1])
+            dx, dy = target_pos[0] - int(player.pos[0]), target_pos[1] - int(player.pos[1])
             facing = tuple(int(v) for v in player.facing)
             pointer[:] = (
                 1.0,
-                np.clip(dx / 8, -1, 1),
-                np.clip(dy / 8, -1, 1),
+                max(-1.0, min(dx / 8, 1.0)),
+                max(-1.0, min(dy / 8, 1.0)),
                 min((abs(dx) + abs(dy)) / 16, 1.0),
                 float((dx, dy) == facing),
                 float(max(abs(dx), abs(dy)) <= 1),
             )
-        return np.concatenate([self._symbolic, goal, pointer])
+        return pointer
 
     # ---- high level
     @property

@@ -229,7 +229,9 @@ def test_hostile_code_from_a_served_llm_is_invalid_and_touches_nothing(
     assert stages == {"gate" if gate else "validation"}
 
 
-def test_a_served_llm_gets_the_reward_grammar_in_its_structured_outputs_field(hostile_server, fake_trainer, monkeypatch):
+def test_a_served_llm_gets_the_reward_grammar_in_its_structured_outputs_field(
+    hostile_server, fake_trainer, monkeypatch
+):
     spec, answers, _, requests = hostile_server
     answers.append("def compute_reward(state, action, next_state):\n    c0 = float(next_state.is_open)\n")
     monkeypatch.setenv("MENTOR_LLM_CACHE", "0")

@@ -136,10 +136,7 @@ def test_scripted_interactions_follow_crafters_rules(crafter):
 
 
 def _interaction_of(library, name):
-    from mentor.skills.crafter import _interaction
-
-    skill = library.skill(name)
-    return _interaction(skill, library._u.player, library._u.world, library._needs[name])
+    return library.interaction(library.skill(name))
 
 
 def test_urgent_is_the_feasible_skill_restoring_the_lowest_low_vital(crafter):
