@@ -43,7 +43,8 @@ import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner, task_key  # noqa: E402
+from mentor.agents.llm_ppo import LLMFinetuner  # noqa: E402
+from mentor.agents.llm_ppo_config import FinetuneConfig, task_key  # noqa: E402
 from mentor.benchmarks.agents import random_action  # noqa: E402
 from mentor.benchmarks.provenance import LoadSampler, provenance  # noqa: E402
 from mentor.envs import make  # noqa: E402

@@ -45,7 +45,8 @@ from mentor.agents.hierarchical import (  # noqa: E402
     HierarchicalConfig,
     resolve_zoo,
 )
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
+from mentor.agents.llm_ppo import LLMFinetuner  # noqa: E402
+from mentor.agents.llm_ppo_config import FinetuneConfig  # noqa: E402
 from mentor.envs import make as make_env  # noqa: E402
 from mentor.errors import ConfigError  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402

@@ -1,6 +1,6 @@
 """Throughput of online LLM fine-tuning, old path against new in one run: float32 on one core against bfloat16.
 
-Each arm is a :class:`~mentor.agents.llm_ppo.FinetuneConfig` of ``--config`` (the flat benchmark's,
+Each arm is a :class:`~mentor.agents.llm_ppo_config.FinetuneConfig` of ``--config`` (the flat benchmark's,
 BabyAI-Text GoToObj) with its own overrides. The arms train from the same seed, one update each in
 turn (A, B, A, B, ...), so that a noisy machine slows both alike; env steps per training second are
 summed over each arm's updates and the ratio last arm / first is ``rollout_speedup``. torch's thread
@@ -46,7 +46,8 @@ import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner  # noqa: E402
+from mentor.agents.llm_ppo import LLMFinetuner  # noqa: E402
+from mentor.agents.llm_ppo_config import FinetuneConfig  # noqa: E402
 from mentor.benchmarks.provenance import LoadSampler, provenance  # noqa: E402
 from mentor.envs import make  # noqa: E402
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET  # noqa: E402
@@ -66,10 +67,10 @@ DEFAULT_ARMS = (
 )
 #: Functions whose cumulative time the profile reports, by (file suffix, function name).
 PROFILED = {
-    "rollout": ("llm_ppo.py", "_collect_rollouts"),
+    "rollout": ("llm_on_policy.py", "_collect_rollouts"),
     "rollout: frozen trunk (cache misses)": ("llm_policy.py", "trunk"),
-    "rollout: env steps (whole skills with --zoo)": ("llm_ppo.py", "_step"),
-    "rollout: text view and tokenizing": ("llm_ppo.py", "_encode"),
+    "rollout: env steps (whole skills with --zoo)": ("llm_rollout_buffer.py", "step"),
+    "rollout: text view and tokenizing": ("llm_decisions.py", "encode"),
     "update": ("llm_ppo.py", "_update"),
     "update: forward and loss": ("llm_ppo.py", "_minibatch_loss"),
     "update: backward": ("_tensor.py", "backward"),
@@ -136,8 +137,8 @@ def probe(trainers: dict[str, LLMFinetuner], count: int, threads: int) -> dict[s
         slots = trainer.slots[:1]
         rows = []
         for i in range(count):
-            trainer._reset(slots[0], EVAL_SEED_OFFSET + i)
-            out = trainer._policy_output(trainer._encode(slots), [slots[0].prior], values=False)[0]
+            slots[0].reset(EVAL_SEED_OFFSET + i)
+            out = trainer._policy_output(trainer.decisions.encode(slots), [slots[0].prior], values=False)[0]
             rows.append(out.log_probs().float().cpu()[0])
         width = max(len(row) for row in rows)
         log_probs[name] = torch.stack([torch.nn.functional.pad(r, (0, width - len(r)), value=-torch.inf) for r in rows])

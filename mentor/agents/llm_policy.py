@@ -183,6 +183,15 @@ class PolicyOutput:
         """``[B, C_max]`` log-softmax of the logits (``-inf`` at padding)."""
         return torch.log_softmax(self.logits, dim=-1)
 
+    def with_prior(self, priors: Sequence[torch.Tensor], weight: float) -> PolicyOutput:
+        """This output with ``weight`` times each sample's log prior (one value per candidate) added to its logits."""
+        if weight == 0:
+            return self
+        padded = torch.zeros(self.logits.shape, dtype=self.logits.dtype)
+        for i, prior in enumerate(priors):
+            padded[i, : len(prior)] = prior
+        return PolicyOutput(self.logits + weight * padded.to(self.logits.device), self.values)
+
 
 def _check_layout(model: Any) -> None:
     body = getattr(model, "model", None)

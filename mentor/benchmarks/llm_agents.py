@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 from mentor.agents.ellm import ELLMAgent
 from mentor.agents.hierarchical import HierarchicalAgent, HierarchicalConfig
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
+from mentor.agents.llm_ppo import LLMFinetuner
+from mentor.agents.llm_ppo_config import FinetuneConfig
 from mentor.agents.zero_shot import (
     CoTLLMAgent,
     NaiveLLMAgent,

@@ -88,7 +88,8 @@ def train_llm_ppo_command(
     max_options: Annotated[int, typer.Option(help="Skills per episode (with --skills).")] = 16,
 ) -> None:
     """Fine-tune the LLM policy online with PPO (LoRA + value head) on a text env; evaluate on held-out seeds."""
-    from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
+    from mentor.agents.llm_ppo import LLMFinetuner
+    from mentor.agents.llm_ppo_config import FinetuneConfig
     from mentor.runs import RunDir, resume_run
 
     flags = {
@@ -156,7 +157,7 @@ def train_llm_ppo_command(
 
 def _evaluation(trainer: LLMFinetuner) -> tuple[dict[str, Any], str]:
     """The held-out evaluation of the trainer (per task when multi-task) and its one-line summary."""
-    from mentor.agents.llm_ppo import task_key
+    from mentor.agents.llm_ppo_config import task_key
 
     if trainer.config.tasks:
         result = trainer.evaluate_tasks()

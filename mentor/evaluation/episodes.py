@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 
 from mentor.runs import RunDir
 
-__all__ = ["EVAL_SEED_OFFSET", "Policy", "run_eval_episodes", "run_budget"]
+__all__ = ["EVAL_SEED_OFFSET", "Policy", "run_eval_episodes", "run_lockstep_eval_episodes", "run_budget"]
 
 #: Evaluation episodes use seeds from here on; training seeds stay far below, so eval seeds are held out.
 EVAL_SEED_OFFSET = 1_000_000
@@ -31,6 +31,39 @@ def run_eval_episodes(
                 outcomes.append(info["episode_outcome"])
                 break
     return outcomes
+
+
+def run_lockstep_eval_episodes(
+    envs: Sequence[gym.Env],
+    act: Callable[[list[int]], Sequence[Any]],
+    n_episodes: int,
+    seed_offset: int = EVAL_SEED_OFFSET,
+) -> tuple[list[dict[str, Any]], int]:
+    """Play ``n_episodes`` episodes (seeds ``seed_offset + i``) on ``envs`` in lockstep, for a batched policy.
+
+    Each step, ``act(indices)`` gets the indices of the envs in an episode and returns their actions;
+    an env whose episode ends starts the next unplayed one.
+
+    Returns:
+        Each ``episode_outcome`` in episode order, and the env steps taken.
+    """
+    owner: dict[int, int] = {}
+    outcomes: dict[int, dict[str, Any]] = {}
+    next_episode = steps = 0
+    for i, env in enumerate(envs[:n_episodes]):
+        env.reset(seed=seed_offset + next_episode)
+        owner[i], next_episode = next_episode, next_episode + 1
+    while owner:
+        active = sorted(owner)
+        for i, action in zip(active, act(active)):
+            _, _, terminated, truncated, info = envs[i].step(action)
+            steps += 1
+            if terminated or truncated:
+                outcomes[owner.pop(i)] = info.get("episode_outcome") or {}
+                if next_episode < n_episodes:
+                    envs[i].reset(seed=seed_offset + next_episode)
+                    owner[i], next_episode = next_episode, next_episode + 1
+    return [outcomes[e] for e in range(n_episodes)], steps
 
 
 def run_budget(env: gym.Env, policy: Policy, budget: int, seed: int, run: RunDir) -> int:

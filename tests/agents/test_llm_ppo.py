@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner, _Rollout
+from mentor.agents.llm_ppo import LLMFinetuner
+from mentor.agents.llm_ppo_config import FinetuneConfig
+from mentor.agents.llm_rollout_buffer import RolloutBuffer
 from mentor.envs import describe
 from mentor.envs.testing import TextBandit
 from mentor.envs.text_view import TextObservation
@@ -29,7 +31,7 @@ def tiny(**kwargs) -> FinetuneConfig:
 
 def bandit_probs(trainer: LLMFinetuner) -> torch.Tensor:
     env = TextBandit(0)
-    prompt = trainer.prompt(env.describe(), env.ACTIONS)
+    prompt = trainer.decisions.prompt(env.describe(), env.ACTIONS)
     with torch.no_grad():
         out = trainer.policy.act_logits([prompt], [[" " + a for a in env.ACTIONS]], values=False)
     return out.log_probs().exp()[0]
@@ -89,23 +91,23 @@ def test_prompt_template_and_action_filter():
     cfg = tiny(env_id=GOTO, actions=MOVES, prompt_template="Goal: {mission}\n{observation}\n[{actions}]\nAction:")
     trainer = LLMFinetuner(cfg)
     slot = trainer.slots[0]
-    trainer._reset(slot, 3)
-    (sample,) = trainer._encode([slot])
+    slot.reset(3)
+    (sample,) = trainer.decisions.encode([slot])
     assert slot.offered == list(MOVES)
     assert sample.candidates == tuple(" " + a for a in MOVES)
     obs = TextObservation("go to the red ball", "You see a wall 1 step forward", MOVES + ("pick up",))
-    assert trainer.prompt(obs, MOVES) == (
+    assert trainer.decisions.prompt(obs, MOVES) == (
         "Goal: go to the red ball\nYou see a wall 1 step forward\n[turn left, turn right, go forward]\nAction:"
     )
     trainer.config.prompt_template = "{text}"
-    assert trainer.prompt(obs, MOVES).endswith("Possible actions: turn left, turn right, go forward")
+    assert trainer.decisions.prompt(obs, MOVES).endswith("Possible actions: turn left, turn right, go forward")
 
 
 def test_actions_matching_nothing_admissible_is_an_error():
     trainer = LLMFinetuner(tiny(env_id=GOTO, actions=("jump",)))
-    trainer._reset(trainer.slots[0], 0)
+    trainer.slots[0].reset(0)
     with pytest.raises(ConfigError, match=r"none of the admissible actions \(turn left, .*\) is in actions \(jump\)"):
-        trainer._encode(trainer.slots[:1])
+        trainer.decisions.encode(trainer.slots[:1])
 
 
 # ---- learning
@@ -229,7 +231,7 @@ def test_a_second_train_call_continues_the_run():
 # ---- advantages
 def test_gae_matches_a_hand_computation():
     trainer = LLMFinetuner(tiny(n_envs=1, n_steps=3, batch_size=1, gamma=0.5, gae_lambda=0.5))
-    buf = _Rollout(rewards=[0.0, 1.0, 0.0], dones=[False, True, False], values=[0.2, 0.4, 0.1])
+    buf = RolloutBuffer(rewards=[0.0, 1.0, 0.0], dones=[False, True, False], values=[0.2, 0.4, 0.1])
     buf.samples = [None] * 3
     buf.last_values = torch.tensor([0.8])
     trainer._compute_advantages(buf)
@@ -247,7 +249,7 @@ def test_gae_matches_a_hand_computation():
 )
 def test_critic_free_advantages_compare_episodes_of_a_group(advantage, expected):
     trainer = LLMFinetuner(tiny(advantage=advantage, n_envs=4, group_size=4))
-    buf = _Rollout(episode=[10, 11, 10, 12, 13], episode_returns={10: 1.0, 11: 0.0, 12: 0.0, 13: 0.0})
+    buf = RolloutBuffer(episode=[10, 11, 10, 12, 13], episode_returns={10: 1.0, 11: 0.0, 12: 0.0, 13: 0.0})
     buf.samples = [None] * 5
     trainer._compute_advantages(buf)
     per_episode = dict(zip([10, 11, 12, 13], expected))
@@ -265,7 +267,7 @@ def test_evaluate_plays_held_out_seeds_in_order_and_leaves_training_rng_alone():
     assert first["env_steps"] == sum(o["length"] for o in first["outcomes"])
     env = trainer.env_fns[GOTO]()
     env.reset(seed=EVAL_SEED_OFFSET + 4)
-    assert trainer.prompt(describe(env), MOVES).startswith(f"Goal: {env.unwrapped.mission}")
+    assert trainer.decisions.prompt(describe(env), MOVES).startswith(f"Goal: {env.unwrapped.mission}")
     sampled = trainer.evaluate(5, deterministic=False)
     assert sampled["deterministic"] is False and sampled["episodes"] == 5
 

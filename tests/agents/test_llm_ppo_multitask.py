@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
+from mentor.agents.llm_ppo import LLMFinetuner
+from mentor.agents.llm_ppo_config import FinetuneConfig
 from mentor.envs.testing import TextBandit
 from mentor.errors import ConfigError
 from mentor.runs import RunDir
@@ -37,7 +38,7 @@ def door_probs(trainer: LLMFinetuner, task: str) -> torch.Tensor:
     env = bandits()[task]()
     with torch.no_grad():
         out = trainer.policy.act_logits(
-            [trainer.prompt(env.describe(), env.ACTIONS)], [[" " + a for a in env.ACTIONS]], values=False
+            [trainer.decisions.prompt(env.describe(), env.ACTIONS)], [[" " + a for a in env.ACTIONS]], values=False
         )
     return out.log_probs().exp()[0]
 

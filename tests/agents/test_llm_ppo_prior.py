@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import mentor.envs as me
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
+from mentor.agents.llm_ppo import LLMFinetuner
+from mentor.agents.llm_ppo_config import FinetuneConfig
 from mentor.envs import describe, text_to_action
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
@@ -88,7 +89,7 @@ def test_at_zero_lora_the_greedy_policy_with_the_prior_is_saycan():
         for _ in range(seed % 3):
             env.step_skill(env.planner_skills()[0])
         names = list(env.admissible_actions())
-        prompt = with_prior.prompt(describe(env), names)
+        prompt = with_prior.decisions.prompt(describe(env), names)
         loglik = with_prior.llm.score(prompt, [" " + n for n in names], normalize="token")
         scores = saycan_scores(
             names, loglik, env.action_affordances(names), 0.01, env.episode_skill_runs, REPEAT_PENALTY
@@ -103,7 +104,7 @@ def test_ppo_update_with_the_prior_starts_at_ratio_one_and_trains():
     """Log-probs recorded in the rollout and recomputed in the loss both carry the prior (the first ratio is 1)."""
     t = trainer(1.0, total_timesteps=16)
     for slot in t.slots:
-        t._reset(slot, t._training_seed())
+        slot.reset(t._training_seed())
     buf = t._collect_rollouts()
     t._compute_advantages(buf)
     assert all(len(p) == len(s.candidates) for p, s in zip(buf.priors, buf.samples))
@@ -118,9 +119,9 @@ def test_the_prior_on_an_env_without_affordances_is_a_clear_error():
         "mentor/BabyAI-GoToObj-v0", model="transformers:tiny", trainable_layers=None, prior_weight=1.0, verbose=False
     )
     t = LLMFinetuner(cfg, env_fn=OneDoor)
-    t._reset(t.slots[0], 0)
+    t.slots[0].reset(0)
     with pytest.raises(ConfigError, match=r"prior_weight \(1.0\) needs an env with action_affordances.*OneDoor"):
-        t._encode(t.slots[:1])
+        t.decisions.encode(t.slots[:1])
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
-from mentor.agents.llm_ppo import FinetuneConfig, LLMFinetuner
+from mentor.agents.llm_ppo import LLMFinetuner
+from mentor.agents.llm_ppo_config import FinetuneConfig
 from mentor.agents.training_health import TrainingHealth, return_spread
 from mentor.envs.text_view import TextObservation
 

@@ -9,7 +9,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from mentor.agents.llm_ppo import FinetuneConfig
+from mentor.agents.llm_ppo_config import FinetuneConfig
 from mentor.cli.train_llm import train_llm_ppo_command
 from mentor.errors import ConfigError
 from mentor.paths import configs_root
