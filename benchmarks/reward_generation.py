@@ -63,7 +63,8 @@ from rich.table import Table
 
 from mentor.executors import ExecutorConfig, make_executor
 from mentor.llm import make_llm
-from mentor.rewards.loop import RewardLoop, RewardLoopConfig
+from mentor.rewards.loop import RewardLoop
+from mentor.rewards.loop_config import RewardLoopConfig
 from mentor.rewards.report import REJECTION_STAGES, count_rejection_reasons
 from mentor.rewards.rollouts import ranking_score, record_episodes
 from mentor.rewards.sandbox import RewardSandbox

@@ -45,7 +45,8 @@ from mentor.agents.reward_writer import (  # noqa: E402
 from mentor.benchmarks.provenance import LoadSampler, provenance  # noqa: E402
 from mentor.executors import ExecutorConfig  # noqa: E402
 from mentor.llm import LLMConfig, make_llm  # noqa: E402
-from mentor.rewards.loop import RewardLoop, RewardLoopConfig  # noqa: E402
+from mentor.rewards.loop import RewardLoop  # noqa: E402
+from mentor.rewards.loop_config import RewardLoopConfig  # noqa: E402
 from mentor.rewards.tasks import get_reward_task  # noqa: E402
 from mentor.runs import RunDir  # noqa: E402
 

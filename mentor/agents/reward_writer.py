@@ -49,7 +49,8 @@ from mentor.llm.constraints import Constraint
 from mentor.llm.scoring import score_batch
 from mentor.llm.transformers_backend import TransformersLLM
 from mentor.rewards.grammar import reward_grammar
-from mentor.rewards.loop import RewardLoop, RewardLoopConfig
+from mentor.rewards.loop import RewardLoop
+from mentor.rewards.loop_config import RewardLoopConfig
 from mentor.rewards.prompts import extract_code, initial_messages
 from mentor.rewards.rollouts import Episode, prerank_reward, record_random_steps
 from mentor.rewards.sandbox import screen_reward_code

@@ -139,7 +139,8 @@ def reward_command(
 
     from mentor.executors import ExecutorConfig
     from mentor.rewards.feedback import FileFeedback, PromptFeedback
-    from mentor.rewards.loop import RewardLoop, RewardLoopConfig
+    from mentor.rewards.loop import RewardLoop
+    from mentor.rewards.loop_config import RewardLoopConfig
     from mentor.runs import RunDir, resume_run
 
     console = Console()

@@ -9,7 +9,8 @@
 - :mod:`~mentor.rewards.references`: the pre-ranking reference episodes, recorded once and cached;
 - :mod:`~mentor.rewards.candidates`: a candidate and its verdict, the screen, the screen's statistics;
 - :mod:`~mentor.rewards.training`, :mod:`~mentor.rewards.prompts`, :mod:`~mentor.rewards.loop`:
-  the loop itself; :mod:`~mentor.rewards.report`: its plots and report.
+  the loop itself, with its settings in :mod:`~mentor.rewards.loop_config`;
+  :mod:`~mentor.rewards.report`: its plots and report.
 
 Names are imported lazily, so ``import mentor.rewards`` (and the CLI) stays light.
 """
@@ -55,9 +56,9 @@ _EXPORTS = {
     "reflection": "prompts",
     "FileFeedback": "feedback",
     "PromptFeedback": "feedback",
-    "RewardLoopConfig": "loop",
+    "RewardLoopConfig": "loop_config",
     "RewardLoop": "loop",
-    "RewardLoopResult": "loop",
+    "RewardLoopResult": "loop_config",
     "human_normalized_score": "loop",
     "render_reward_report": "report",
 }

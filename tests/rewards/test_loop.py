@@ -13,7 +13,8 @@ from mentor.errors import ConfigError
 from mentor.executors import ExecutorConfig
 from mentor.llm.testing import ScriptedLLM
 from mentor.rewards.feedback import FileFeedback
-from mentor.rewards.loop import RewardLoop, RewardLoopConfig, human_normalized_score
+from mentor.rewards.loop import RewardLoop, human_normalized_score
+from mentor.rewards.loop_config import RewardLoopConfig
 from mentor.rewards.rollouts import load_episodes, ranking_score
 from mentor.rewards.tasks import get_reward_task
 from mentor.runs import RunDir

@@ -10,7 +10,8 @@ import pytest
 
 from mentor.executors import ExecutorConfig
 from mentor.llm.testing import ScriptedLLM
-from mentor.rewards.loop import RewardLoop, RewardLoopConfig
+from mentor.rewards.loop import RewardLoop
+from mentor.rewards.loop_config import RewardLoopConfig
 from mentor.runs import RunDir
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "reward_generation.py"
