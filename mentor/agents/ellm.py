@@ -14,20 +14,18 @@ Example:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+import gymnasium as gym
 
 from mentor.envs import family_of
-from mentor.envs import make as make_env
 from mentor.errors import ConfigError
 from mentor.llm import LLM
 from mentor.rewards.ellm import ELLMConfig, ELLMReward, ELLMStats, Embedder, GoalSuggester, SentenceEmbedder
 from mentor.runs import RunDir
 from mentor.sb3.agent import SB3Agent, SB3Config
-from mentor.sb3.hyperparams import make_env_wrapper
 
 __all__ = ["ELLMAgent"]
 
@@ -59,6 +57,11 @@ class ELLMAgent(SB3Agent):
                 f"ELLM captions states and transitions of Crafter envs only; {config.env_id!r} is a "
                 f"{family_of(config.env_id)} env."
             )
+        if config.rollout_executor is not None and config.rollout_executor.kind != "sequential":
+            raise ConfigError(
+                f"ELLM asks its LLM from inside the training envs, so they step in this process; rollout_executor "
+                f"kind {config.rollout_executor.kind!r} must be 'sequential' or None."
+            )
         if run is None:
             run = RunDir.create(f"ellm-{config.algo}-{config.env_id.split('/')[-1]}")
         super().__init__(config, run)
@@ -72,21 +75,10 @@ class ELLMAgent(SB3Agent):
         """The goal-suggesting LLM (its ``usage`` counts the queries)."""
         return self.suggester.llm
 
-    def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
-        """Training envs: each mentor env wrapped in :class:`ELLMReward`, then the zoo ``env_wrapper``."""
-        zoo_wrapper = make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper"))
-
-        def wrap(env: Any) -> Any:
-            env = ELLMReward(env, self.suggester, self.embedder, self.ellm_config, self.stats)
-            return zoo_wrapper(env) if zoo_wrapper else env
-
-        return make_vec_env(
-            functools.partial(make_env, self.config.env_id),
-            n_envs=n_envs,
-            seed=seed,
-            env_kwargs=self.config.env_kwargs,
-            wrapper_class=wrap,
-            vec_env_cls=DummyVecEnv,
+    def training_env_wrapper(self) -> Callable[[gym.Env], gym.Env]:
+        """Each training env in :class:`ELLMReward`, before the zoo ``env_wrapper``."""
+        return functools.partial(
+            ELLMReward, suggester=self.suggester, embedder=self.embedder, config=self.ellm_config, stats=self.stats
         )
 
     def summary(self) -> dict[str, Any]:

@@ -13,26 +13,23 @@ the training curve; and what the sandbox cost.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import VecEnv
 
-from mentor.envs import make as make_env
 from mentor.errors import ConfigError, RewardCodeError
 from mentor.rewards.fitness import get_fitness
 from mentor.rewards.sandbox import RewardSandbox, SandboxConfig
 from mentor.rewards.wrappers import RecordRewardTransition, ReplaceVecReward, RewardFunction
 from mentor.runs import RunDir
 from mentor.sb3.agent import SB3Agent, SB3Config
-from mentor.sb3.hyperparams import make_env_wrapper
 
 __all__ = [
     "ShapedRewardAgent",
@@ -207,21 +204,10 @@ class ShapedRewardAgent(SB3Agent):
         super().__init__(config, run)
         self.reward_fn = reward_fn
 
-    def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
-        zoo = make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper"))
+    def training_env_wrapper(self) -> Callable[[gym.Env], gym.Env]:
+        return RecordRewardTransition
 
-        def wrap(env: Any) -> Any:
-            env = RecordRewardTransition(env)
-            return zoo(env) if zoo else env
-
-        venv = make_vec_env(
-            functools.partial(make_env, self.config.env_id),
-            n_envs=n_envs,
-            seed=seed,
-            env_kwargs=self.config.env_kwargs,
-            wrapper_class=wrap,
-            vec_env_cls=DummyVecEnv,
-        )
+    def wrap_training_vec_env(self, venv: VecEnv) -> VecEnv:
         return ReplaceVecReward(venv, self.reward_fn)
 
 

@@ -11,6 +11,7 @@ import functools
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,12 @@ __all__ = ["SB3Config", "SB3Agent"]
 
 class _UnreadableCheckpointError(Exception):
     """A file of a checkpoint does not load; the message names it and why."""
+
+
+def _wrap(env: gym.Env, wrappers: tuple[Callable[[gym.Env], gym.Env], ...]) -> gym.Env:
+    for wrapper in wrappers:
+        env = wrapper(env)
+    return env
 
 
 def _read_state(folder: Path) -> dict[str, Any]:
@@ -158,17 +165,32 @@ class SB3Agent:
         self.model: BaseAlgorithm | None = None
 
     # ---- environments
+    def training_env_wrapper(self) -> Callable[[gym.Env], gym.Env] | None:
+        """Wraps each training env before the zoo ``env_wrapper`` does: the hook of reward shaping and ELLM.
+
+        None here. Under a ``process`` or ``ray`` rollout executor it must pickle.
+        """
+        return None
+
+    def wrap_training_vec_env(self, venv: VecEnv) -> VecEnv:
+        """The vectorised training envs as the algorithm gets them (before normalisation); unchanged here."""
+        return venv
+
     def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
-        """Vectorised training envs with the zoo ``env_wrapper`` (no normalisation), stepped by ``config.rollout_executor``."""
+        """Vectorised training envs: each env under :meth:`training_env_wrapper` and the zoo ``env_wrapper``, then
+        :meth:`wrap_training_vec_env` (no normalisation), stepped by ``config.rollout_executor``."""
         executor = self.config.rollout_executor
-        return make_vec_env(
+        wrappers = (self.training_env_wrapper(), make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper")))
+        wrappers = tuple(w for w in wrappers if w is not None)
+        venv = make_vec_env(
             functools.partial(make_env, self.config.env_id),
             n_envs=n_envs,
             seed=seed,
             env_kwargs=self.config.env_kwargs,
-            wrapper_class=make_env_wrapper(self.config.resolved_hyperparams.get("env_wrapper")),
+            wrapper_class=functools.partial(_wrap, wrappers=wrappers) if wrappers else None,
             vec_env_cls=DummyVecEnv if executor is None else make_executor(executor).make_vec_env,
         )
+        return self.wrap_training_vec_env(venv)
 
     def make_eval_env(self) -> gym.Env:
         """One env as the policy sees it (zoo wrapper applied), for evaluation episodes."""

@@ -60,6 +60,15 @@ def test_ellm_needs_a_crafter_env():
         ELLMAgent(config, llm=ScriptedLLM(), embedder=WordsEmbedder())
 
 
+def test_ellm_training_envs_step_in_this_process():
+    from mentor.executors import ExecutorConfig
+
+    config = SB3Config("mentor/Crafter-Symbolic-v0", total_timesteps=64, progress_bar=False)
+    config.rollout_executor = ExecutorConfig(kind="process", num_workers=2)
+    with pytest.raises(ConfigError, match=r"rollout_executor kind 'process' must be 'sequential' or None"):
+        ELLMAgent(config, llm=ScriptedLLM(), embedder=WordsEmbedder())
+
+
 @pytest.mark.slow
 def test_bench_cell_trains_and_writes_its_files(tmp_path, monkeypatch):
     monkeypatch.setenv("MENTOR_CACHE", str(tmp_path / "cache"))

@@ -1,8 +1,10 @@
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.runs import RunDir
@@ -285,6 +287,41 @@ def test_rollout_executor_round_trips_through_config_yaml_and_picks_the_vec_env(
         venv = SB3Agent(cfg, run).make_vec_env(2, seed=0)
         assert type(venv) is DummyVecEnv and venv.num_envs == 2
         venv.close()
+
+
+class _ScaledVecReward(VecEnvWrapper):
+    def reset(self):
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return obs, 10 * rewards, dones, infos
+
+
+class _HookedAgent(SB3Agent):
+    def training_env_wrapper(self):
+        return gym.wrappers.RecordEpisodeStatistics  # importable, so it pickles into env processes
+
+    def wrap_training_vec_env(self, venv):
+        return _ScaledVecReward(venv)
+
+
+@pytest.mark.parametrize("kind", ["sequential", "process"])
+def test_training_env_hooks_wrap_the_training_envs_under_the_zoo_wrapper_and_not_the_eval_env(tmp_path, kind):
+    from mentor.executors import ExecutorConfig
+
+    config = _config(steps=128)
+    assert config.resolved_hyperparams["env_wrapper"] == "minigrid.wrappers.FlatObsWrapper"
+    config.rollout_executor = ExecutorConfig(kind=kind, num_workers=2)
+    agent = _HookedAgent(config, RunDir.create("hooks", tmp_path))
+    venv = agent.make_vec_env(2, seed=0)
+    assert isinstance(venv, _ScaledVecReward)
+    chain = venv.env_method("__repr__")  # outermost first: the zoo wrapper, the hook's, SB3's Monitor, the env
+    assert all(r.startswith("<FlatObsWrapper<RecordEpisodeStatistics<Monitor<") for r in chain), chain
+    venv.reset()
+    venv.close()
+    eval_env = agent.make_eval_env()
+    assert repr(eval_env).startswith("<FlatObsWrapper<") and "RecordEpisodeStatistics" not in repr(eval_env)
 
 
 def test_train_sb3_command_sets_the_rollout_executor_and_resumes_with_it(tmp_path, monkeypatch):
