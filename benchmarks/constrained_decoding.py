@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -35,6 +32,7 @@ from rich.table import Table
 
 from mentor.agents.hierarchical import DEMO_SKILL_ENV_IDS
 from mentor.agents.zero_shot import NaiveLLMAgent, ZeroShotConfig
+from mentor.benchmarks.provenance import provenance
 from mentor.benchmarks.suites import load_suite
 from mentor.envs import make
 from mentor.llm import make_llm
@@ -203,14 +201,7 @@ def main() -> None:
         "settings": vars(args) | {"out": str(args.out)},
         "llm": llm.info(),
         "seconds": time.perf_counter() - start,
-        "command": " ".join(["python", *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load": os.getloadavg(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        **provenance(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")

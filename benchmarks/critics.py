@@ -25,12 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import re
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +34,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from mentor.benchmarks.provenance import provenance
 from mentor.critics import (
     CALIBRATIONS,
     DETECTOR_ENVS,
@@ -206,12 +203,7 @@ def main() -> None:
             "seed": args.seed,
             "threads": args.threads,
             "llm_usage": llm.usage.to_dict(),
-            "cpus": os.cpu_count(),
-            "load_average_1m_at_end": os.getloadavg()[0],
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **provenance(),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -47,6 +44,7 @@ from mentor.agents.hierarchical import (  # noqa: E402
 )
 from mentor.agents.llm_ppo import LLMFinetuner  # noqa: E402
 from mentor.agents.llm_ppo_config import FinetuneConfig  # noqa: E402
+from mentor.benchmarks.provenance import provenance  # noqa: E402
 from mentor.envs import make as make_env  # noqa: E402
 from mentor.errors import ConfigError  # noqa: E402
 from mentor.overrides import parse_overrides  # noqa: E402
@@ -243,8 +241,6 @@ def main() -> None:
     }
     results = {
         "benchmark": "llm_finetune_hierarchical",
-        "command": " ".join(["python benchmarks/llm_finetune_hierarchical.py", *sys.argv[1:]]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "env_id": args.env,
         "llm": args.llm,
         "zoo": str(zoo.path),
@@ -267,9 +263,8 @@ def main() -> None:
         "arms": arms,
         "levels": [level],
         "wall_seconds": time.perf_counter() - start,
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
         "run_dir": str(run.path),
+        **provenance(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     png = args.out.with_suffix(".png")

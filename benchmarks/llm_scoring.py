@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -31,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mentor.benchmarks.provenance import provenance
 from mentor.llm import make_llm
 from mentor.llm.llamacpp_backend import is_llamacpp_available
 from mentor.llm.scoring import score_batch
@@ -211,13 +210,7 @@ def main() -> None:
             "repeats": args.repeats,
             "batch_repeats": args.batch_repeats,
             "warmup": args.warmup,
-            "cpus": os.cpu_count(),
-            "load_average_1m_at_end": os.getloadavg()[0],
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.platform(),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **provenance(),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

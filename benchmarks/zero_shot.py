@@ -22,11 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +33,7 @@ from rich.table import Table
 from mentor.agents.zero_shot import make_env_with_horizon
 from mentor.benchmarks.agents import CellJob, SB3BenchAgent, random_action, read_cell_files
 from mentor.benchmarks.llm_agents import CoTLLMBenchAgent, ELLMBenchAgent, NaiveLLMBenchAgent, SpringLLMBenchAgent
+from mentor.benchmarks.provenance import provenance
 from mentor.envs import family_of
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET, run_eval_episodes
 from mentor.evaluation.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
@@ -250,12 +247,7 @@ def main() -> None:
         "episodes": args.episodes,
         "horizons": {e: args.max_steps or ENVS.get(e, 20) for e in args.envs},
         "eval_seed_offset": EVAL_SEED_OFFSET,
-        "cpus": os.cpu_count(),
-        "load_average_1m_at_end": os.getloadavg()[0],
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
