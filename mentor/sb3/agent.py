@@ -18,7 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
@@ -172,6 +172,14 @@ class SB3Agent:
         """
         return None
 
+    def config_record(self) -> dict[str, Any]:
+        """What ``config.yaml`` holds; :meth:`train` writes it when it starts afresh."""
+        return {"agent": "sb3", **self.config.to_dict()}
+
+    def training_callbacks(self) -> list[BaseCallback]:
+        """Callbacks beside the episode log, checkpoints, snapshots and progress bar; none here."""
+        return []
+
     def wrap_training_vec_env(self, venv: VecEnv) -> VecEnv:
         """The vectorised training envs as the algorithm gets them (before normalisation); unchanged here."""
         return venv
@@ -253,7 +261,7 @@ class SB3Agent:
         else:
             if resume:
                 self.run.truncate_metrics(0)
-            self.run.write_config({"agent": "sb3", **cfg.to_dict()})
+            self.run.write_config(self.config_record())
             self.model = self._build_model()
             elapsed = 0.0
         try:
@@ -280,6 +288,7 @@ class SB3Agent:
             callbacks.append(SaveSnapshots(self.run.path / "snapshots", cfg.snapshot_steps))
         if cfg.progress_bar:
             callbacks.append(ShowTrainingProgress(cfg.total_timesteps))
+        callbacks.extend(self.training_callbacks())
         start = time.perf_counter()
         self.model.learn(
             total_timesteps=remaining,

@@ -27,22 +27,18 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from mentor.envs import family_of
 from mentor.errors import ConfigError
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET
 from mentor.runs import RunDir
+from mentor.sb3.agent import SB3Agent, SB3Config
 from mentor.sb3.callbacks import (
-    CHECKPOINT_STATE,
-    LogEpisodeOutcomes,
-    SaveResumableCheckpoint,
-    SaveSnapshots,
-    save_checkpoint,
     snapshot_paths,
 )
-from mentor.sb3.hyperparams import algo_kwargs, load_hyperparams, validate_hyperparams
+from mentor.sb3.hyperparams import load_hyperparams, validate_hyperparams
 from mentor.skills.library import Skill, library_class
 from mentor.skills.training import TrainSkills, check_skill_sampling
 
@@ -295,6 +291,36 @@ def _make_vec_env(config: SkillZooConfig, seed: int) -> DummyVecEnv:
     return DummyVecEnv([thunk(i) for i in range(config.n_envs)])
 
 
+class _SkillModelTrainer(SB3Agent):
+    """The zoo's goal-conditioned PPO on :class:`~mentor.skills.training.TrainSkills` envs, trained (and resumed,
+    checkpointed, snapshotted) as every SB3 agent is."""
+
+    def __init__(self, config: SkillZooConfig, run: RunDir):
+        sb3 = SB3Config(
+            config.env_ids[0],
+            algo="ppo",
+            total_timesteps=config.total_timesteps,
+            seed=config.seed,
+            checkpoint_freq=config.checkpoint_freq,
+            snapshot_steps=list(config.snapshot_steps),
+            n_eval_episodes=0,
+            device=config.device,
+            progress_bar=config.progress_bar,
+        )
+        sb3.resolved_hyperparams = dict(config.resolved_hyperparams)
+        super().__init__(sb3, run)
+        self.zoo_config = config
+
+    def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
+        return _make_vec_env(self.zoo_config, seed)
+
+    def config_record(self) -> dict[str, Any]:
+        return {"agent": "skills", **self.zoo_config.to_dict()}
+
+    def training_callbacks(self) -> list[BaseCallback]:
+        return [_LogSkillOutcomes(self.run)]
+
+
 def train_skill_zoo(config: SkillZooConfig, run: RunDir | None = None, resume: bool = False) -> SkillZoo:
     """Train the family's skill model, measure its skills, and write the zoo into ``run``.
 
@@ -309,46 +335,8 @@ def train_skill_zoo(config: SkillZooConfig, run: RunDir | None = None, resume: b
     run = run if run is not None else RunDir.create(zoo_run_name(config.family))
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
-    state = run.checkpoints / CHECKPOINT_STATE
     start = time.perf_counter()
-    if resume and state.exists():
-        done = json.loads(state.read_text())["num_timesteps"]
-        run.truncate_metrics(done)
-        env = _make_vec_env(config, config.seed + 7919)
-        model = PPO.load(
-            run.checkpoints / "model.zip", env=env, device=config.device, tensorboard_log=str(run.tensorboard)
-        )
-    else:
-        run.truncate_metrics(0)
-        run.write_config({"agent": "skills", **config.to_dict()})
-        model = PPO(
-            config.resolved_hyperparams.get("policy", "MlpPolicy"),
-            _make_vec_env(config, config.seed),
-            seed=config.seed,
-            device=config.device,
-            tensorboard_log=str(run.tensorboard),
-            verbose=0,
-            **algo_kwargs(config.resolved_hyperparams),
-        )
-    remaining = config.total_timesteps - model.num_timesteps
-    if remaining > 0:
-        callbacks = CallbackList(
-            [
-                LogEpisodeOutcomes(run),
-                _LogSkillOutcomes(run),
-                SaveResumableCheckpoint(run, config.checkpoint_freq),
-                SaveSnapshots(run.path / "snapshots", config.snapshot_steps),
-            ]
-        )
-        model.learn(
-            remaining,
-            callback=callbacks,
-            reset_num_timesteps=False,
-            tb_log_name="skills",
-            progress_bar=config.progress_bar,
-        )
-        save_checkpoint(model, run)
-    model.save(run.path / "model.zip")
+    model = _SkillModelTrainer(config, run).train(resume=resume)
     info = {
         "family": config.family,
         "env_ids": config.env_ids,
