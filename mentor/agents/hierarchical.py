@@ -367,10 +367,10 @@ class HierarchicalAgent:
                 obs, _, terminated, truncated, info = env.step(0)
                 source = "none available"
             else:
-                skill = self.planner.next_skill(info["text"], skills, affordance)
-                source = self.planner.last_source
-                obs, _, terminated, truncated, info = env.step_skill(skill)
-                self.planner.report(skill, info["skill_success"])
+                decision = self.planner.choose(info["text"], skills, affordance)
+                source = decision.source
+                obs, _, terminated, truncated, info = env.step_skill(decision.skill)
+                self.planner.report(decision.skill, info["skill_success"])
             trace.append(
                 {
                     "skill": info["skill"],

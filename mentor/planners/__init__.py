@@ -7,12 +7,14 @@ Example:
     >>> from mentor.llm.testing import ScriptedLLM
     >>> from mentor.skills import Skill
     >>> planner = Planner(ScriptedLLM(["1. pick up the red key"]))
-    >>> planner.next_skill(TextObservation("open the door", "", ()), [Skill("pick up the red key", "pick_up")]).name
-    'pick up the red key'
+    >>> decision = planner.choose(TextObservation("open the door", "", ()), [Skill("pick up the red key", "pick_up")])
+    >>> decision.skill.name, decision.source
+    ('pick up the red key', 'plan')
 """
 
 from mentor.planners.planner import (
     PLANNER_MODES,
+    Decision,
     Planner,
     PlannerConfig,
     PlannerStats,
@@ -24,6 +26,7 @@ from mentor.planners.planner import (
 
 __all__ = [
     "PLANNER_MODES",
+    "Decision",
     "Planner",
     "PlannerConfig",
     "PlannerStats",

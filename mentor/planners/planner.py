@@ -25,7 +25,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from minigrid.core.constants import COLOR_NAMES, OBJECT_TO_IDX
 
@@ -39,6 +39,7 @@ from mentor.skills.library import PlanExample, Skill
 
 __all__ = [
     "PLANNER_MODES",
+    "Decision",
     "PlannerConfig",
     "PlannerStats",
     "Planner",
@@ -290,6 +291,21 @@ def parse_plan(text: str, names: Sequence[str], cutoff: float = 0.75) -> tuple[l
     return matched, unknown
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A high level's choice of skill.
+
+    Attributes:
+        skill: the skill to run.
+        source: how it was chosen: ``plan`` (a step of an LLM plan), ``saycan`` or ``sb3``.
+        scores: the candidates' scores behind the choice, by skill name (SayCan's combined score); empty for a plan.
+    """
+
+    skill: Skill
+    source: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
 class Planner:
     """Chooses the next skill from a text observation, by LLM plans or SayCan scoring.
 
@@ -319,8 +335,6 @@ class Planner:
         self._history: list[tuple[str, bool]] = []
         self._plans_this_episode = 0
         self._needs_replan = False
-        self.last_source = ""
-        """How the last decision was made: ``plan`` (from an LLM plan) or ``saycan``."""
 
     # ---- episode bookkeeping
     def reset(self) -> None:
@@ -347,10 +361,10 @@ class Planner:
             self._needs_replan = True
 
     # ---- decisions
-    def next_skill(
+    def choose(
         self, text: TextObservation, skills: Sequence[Skill], affordance: AffordanceFn | None = None
-    ) -> Skill:
-        """The skill to run now, from the current plan, a new plan, or SayCan.
+    ) -> Decision:
+        """The skill to run now, from the current plan, a new plan, or SayCan, and how it was chosen.
 
         Skills that already failed ``max_failures`` times in the episode are left out (unless nothing
         else is left). A planned step whose affordance is below ``veto_below`` is skipped.
@@ -367,10 +381,9 @@ class Planner:
             skill = self._next_planned(text, by_name, affordance)
             if skill is not None:
                 self.stats.planned_steps += 1
-                self.last_source = "plan"
-                return skill
-        self.last_source = "saycan"
-        return self.saycan(text, skills, affordance)[0]
+                return Decision(skill, "plan")
+        skill, scores = self.saycan(text, skills, affordance)
+        return Decision(skill, "saycan", {score.skill: score.combined for score in scores})
 
     def _next_planned(
         self, text: TextObservation, by_name: dict[str, Skill], affordance: AffordanceFn | None

@@ -130,9 +130,9 @@ def test_unparseable_plan_gets_one_repair():
 def test_unparseable_plan_after_repair_falls_back_to_saycan_without_raising():
     llm = ScriptedLLM(["nope", "still nope"], scorer=lambda p, c: 0.0 if "open" in c else -5.0)
     planner = Planner(llm)
-    skill = planner.next_skill(TEXT, SKILLS)
-    assert skill.name == "open the red door"
-    assert planner.last_source == "saycan"
+    decision = planner.choose(TEXT, SKILLS)
+    assert decision.skill.name == "open the red door" and decision.source == "saycan"
+    assert max(decision.scores, key=decision.scores.get) == "open the red door" and len(decision.scores) == len(SKILLS)
     assert planner.stats.plan_fallbacks == 1 and llm.usage.parse_fallbacks == 1
     assert planner.stats.saycan_decisions == 1
 
@@ -165,43 +165,44 @@ def test_plan_prompt_has_rules_examples_as_chat_turns_and_the_history():
 def test_planner_follows_its_plan_and_replans_on_failure():
     llm = ScriptedLLM(["1. pick up the red key\n2. open the red door", "1. explore"])
     planner = Planner(llm)
-    first = planner.next_skill(TEXT, SKILLS)
+    first = planner.choose(TEXT, SKILLS).skill
     assert first.name == "pick up the red key" and planner.queue == ["open the red door"]
     planner.report(first, True)
-    second = planner.next_skill(TEXT, SKILLS)
+    second = planner.choose(TEXT, SKILLS).skill
     assert second.name == "open the red door" and llm.usage.calls == 1
     planner.report(second, False)
     assert planner.queue == []
-    assert planner.next_skill(TEXT, SKILLS).name == "explore"
+    assert planner.choose(TEXT, SKILLS).skill.name == "explore"
     assert planner.stats.plans == 2 and planner.stats.replans == 1 and planner.stats.planned_steps == 3
 
 
 def test_planner_replans_when_the_next_step_is_not_available():
     llm = ScriptedLLM(["1. pick up the red key\n2. drop the object you carry", "1. explore"])
     planner = Planner(llm)
-    planner.report(planner.next_skill(TEXT, SKILLS), True)
+    planner.report(planner.choose(TEXT, SKILLS).skill, True)
     without_drop = [s for s in SKILLS if s.kind != "drop"]
-    assert planner.next_skill(TEXT, without_drop).name == "explore"
+    assert planner.choose(TEXT, without_drop).skill.name == "explore"
     assert planner.stats.replans == 1
 
 
 def test_planner_uses_saycan_once_its_plan_budget_is_spent():
     llm = ScriptedLLM(["1. explore"], scorer=lambda p, c: 0.0 if "drop" in c else -3.0)
     planner = Planner(llm, PlannerConfig(max_plans=1))
-    planner.report(planner.next_skill(TEXT, SKILLS), True)
-    assert planner.next_skill(TEXT, SKILLS).name == "drop the object you carry"
-    assert planner.last_source == "saycan"
+    planner.report(planner.choose(TEXT, SKILLS).skill, True)
+    decision = planner.choose(TEXT, SKILLS)
+    assert decision.skill.name == "drop the object you carry" and decision.source == "saycan"
     planner.reset()
-    assert planner.next_skill(TEXT, SKILLS).name == "explore"
+    assert planner.choose(TEXT, SKILLS).skill.name == "explore"
 
 
 def test_planned_steps_with_a_low_affordance_are_vetoed():
     llm = ScriptedLLM(["1. open the red door\n2. explore", "1. pick up the red key"])
     planner = Planner(llm, PlannerConfig(veto_below=0.2))
     affordance = lambda skills: [0.05 if s.kind == "open" else 0.9 for s in skills]  # noqa: E731
-    assert planner.next_skill(TEXT, SKILLS, affordance).name == "explore"
-    assert planner.stats.vetoed == 1 and planner.last_source == "plan"
-    assert planner.next_skill(TEXT, SKILLS, affordance).name == "pick up the red key"
+    decision = planner.choose(TEXT, SKILLS, affordance)
+    assert decision.skill.name == "explore" and decision.source == "plan" and decision.scores == {}
+    assert planner.stats.vetoed == 1
+    assert planner.choose(TEXT, SKILLS, affordance).skill.name == "pick up the red key"
     assert planner.stats.plans == 2
 
 
@@ -209,15 +210,15 @@ def test_a_skill_that_failed_max_failures_times_is_no_longer_offered():
     llm = ScriptedLLM(["1. explore"], scorer=lambda p, c: 0.0 if "explore" in c else -9.0)
     planner = Planner(llm, PlannerConfig(mode="saycan", max_failures=2, repeat_penalty=1.0))
     for _ in range(2):
-        assert planner.next_skill(TEXT, SKILLS).name == "explore"
+        assert planner.choose(TEXT, SKILLS).skill.name == "explore"
         planner.report(SKILLS[3], False)
-    assert planner.next_skill(TEXT, SKILLS).name != "explore"
-    assert planner.next_skill(TEXT, SKILLS[3:]).name == "explore"  # nothing else left
+    assert planner.choose(TEXT, SKILLS).skill.name != "explore"
+    assert planner.choose(TEXT, SKILLS[3:]).skill.name == "explore"  # nothing else left
 
 
-def test_next_skill_needs_a_skill():
+def test_choose_needs_a_skill():
     with pytest.raises(ValueError, match="at least one available skill"):
-        Planner(ScriptedLLM(["1. explore"])).next_skill(TEXT, [])
+        Planner(ScriptedLLM(["1. explore"])).choose(TEXT, [])
 
 
 # ---- SayCan
@@ -257,11 +258,11 @@ def test_saycan_picks_usefulness_times_affordance():
 def test_saycan_discounts_skills_already_run_in_the_episode():
     llm = ScriptedLLM(scorer=lambda p, c: 0.5 if "explore" in c else 0.0)
     planner = Planner(llm, PlannerConfig(mode="saycan", repeat_penalty=0.5))
-    assert planner.next_skill(TEXT, SKILLS).name == "explore"
+    assert planner.choose(TEXT, SKILLS).skill.name == "explore"
     planner.report(SKILLS[3], False)
-    assert planner.next_skill(TEXT, SKILLS).name != "explore"
+    assert planner.choose(TEXT, SKILLS).skill.name != "explore"
     planner.reset()
-    assert planner.next_skill(TEXT, SKILLS).name == "explore"
+    assert planner.choose(TEXT, SKILLS).skill.name == "explore"
 
 
 def test_saycan_prompt_numbers_the_successful_steps():
@@ -279,7 +280,7 @@ def test_saycan_prompt_numbers_the_successful_steps():
 def test_saycan_mode_never_generates():
     llm = ScriptedLLM(["1. explore"])
     planner = Planner(llm, PlannerConfig(mode="saycan"))
-    planner.next_skill(TEXT, SKILLS)
+    planner.choose(TEXT, SKILLS)
     assert llm.requests == [] and planner.stats.plans == 0
 
 
@@ -295,7 +296,7 @@ def test_saycan_with_the_tiny_model_scores_every_candidate():
 def test_llm_mode_with_the_tiny_model_never_crashes():
     llm = make_llm("transformers:tiny", cache=False)
     planner = Planner(llm, PlannerConfig(max_new_tokens=8))
-    assert planner.next_skill(TEXT, SKILLS) in SKILLS
+    assert planner.choose(TEXT, SKILLS).skill in SKILLS
     assert llm.usage.calls >= 1
 
 
