@@ -11,7 +11,8 @@ One update:
    envs step together, one batched forward per step (:mod:`mentor.agents.llm_on_policy`).
 2. **Advantages** (:meth:`LLMFinetuner._compute_advantages`): GAE on the value head (``gae``), or,
    critic-free, over groups of ``group_size`` episodes from the same seed: GRPO (return minus the
-   group mean, over the group std) or REINFORCE-leave-one-out (return minus the mean of the others)
+   group mean, over the group std), REINFORCE-leave-one-out (return minus the mean of the others), or
+   GiGPO (GRPO plus step-level credit among the group's steps from the same observation)
    (:class:`~mentor.agents.llm_rollout_buffer.RolloutBuffer`).
 3. **Update** (:meth:`LLMFinetuner._update`): ``n_epochs`` of minibatches of the clipped PPO
    objective, value loss, entropy bonus and optional KL to the frozen reference (the adapters
@@ -59,6 +60,8 @@ class LLMFinetuner(LLMOnPolicyAlgorithm):
         cfg = self.config
         if cfg.uses_value:
             buf.compute_gae(cfg.n_envs, cfg.gamma, cfg.gae_lambda)
+        elif cfg.advantage == "gigpo":
+            buf.compute_gigpo_advantages(cfg.group_size, cfg.gamma, cfg.gigpo_step_weight)
         else:
             buf.compute_group_advantages(cfg.group_size, cfg.advantage)
 

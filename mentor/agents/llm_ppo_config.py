@@ -18,8 +18,9 @@ from mentor.llm.config import DTYPES
 
 __all__ = ["ADVANTAGES", "PROMPT_FIELDS", "FinetuneConfig", "task_key"]
 
-#: ``gae``: PPO with the value head; ``grpo`` / ``rloo``: critic-free, over groups of episodes.
-ADVANTAGES: tuple[str, ...] = ("gae", "grpo", "rloo")
+#: ``gae``: PPO with the value head; ``grpo`` / ``rloo`` / ``gigpo``: critic-free, over groups of episodes
+#: (GiGPO adds step-level credit over the steps of a group that share an observation).
+ADVANTAGES: tuple[str, ...] = ("gae", "grpo", "rloo", "gigpo")
 #: Fields a prompt template may use.
 PROMPT_FIELDS: tuple[str, ...] = ("text", "mission", "observation", "feedback", "actions")
 
@@ -114,11 +115,18 @@ class FinetuneConfig:
     )
 
     # --- advantages
-    advantage: Literal["gae", "grpo", "rloo"] = field(
-        default="gae", metadata=_help("gae (value head), or critic-free grpo / rloo over episode groups.")
+    advantage: Literal["gae", "grpo", "rloo", "gigpo"] = field(
+        default="gae", metadata=_help("gae (value head), or critic-free grpo / rloo / gigpo over episode groups.")
     )
-    group_size: int = field(default=4, metadata=_help("Episodes per group from one seed (grpo, rloo)."))
-    gamma: float = field(default=0.99, metadata=_help("Discount factor."))
+    group_size: int = field(default=4, metadata=_help("Episodes per group from one seed (grpo, rloo, gigpo)."))
+    gigpo_step_weight: float = field(
+        default=1.0,
+        metadata=_help(
+            "GiGPO's omega: weight of the step advantage (a step's discounted return against the other steps of its "
+            "group from the same observation) added to the episode advantage."
+        ),
+    )
+    gamma: float = field(default=0.99, metadata=_help("Discount factor (GAE; GiGPO's step returns)."))
     gae_lambda: float = field(default=0.95, metadata=_help("GAE lambda."))
 
     # --- PPO update
@@ -224,6 +232,8 @@ class FinetuneConfig:
             raise ConfigError(f"trainable_layers ({self.trainable_layers}) must be at least 1 (or None for all).")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"lora_dropout ({self.lora_dropout}) must be in [0, 1).")
+        if self.gigpo_step_weight < 0:
+            raise ConfigError(f"gigpo_step_weight ({self.gigpo_step_weight}) must be >= 0.")
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ConfigError(f"gamma ({self.gamma}) must be in (0, 1] and gae_lambda ({self.gae_lambda}) in [0, 1].")
         for name, value in {"ent_coef": self.ent_coef, "vf_coef": self.vf_coef, "kl_coef": self.kl_coef}.items():

@@ -1,4 +1,5 @@
-"""What one rollout of the LLM policy collects, and its advantages: GAE on the value head, or GRPO / RLOO over groups.
+"""What one rollout of the LLM policy collects, and its advantages: GAE on the value head, or GRPO / RLOO / GiGPO
+over groups.
 
 As SB3's ``RolloutBuffer`` (with ``compute_returns_and_advantage``), for scored action strings: each
 sample keeps its tokenised prompt and candidates, the frozen trunk's output, the SayCan prior and the
@@ -96,3 +97,32 @@ class RolloutBuffer:
         by_episode = dict(zip(sorted(self.episode_returns), episode_adv.flatten().tolist()))
         self.advantages = torch.tensor([by_episode[e] for e in self.episode])
         self.returns = torch.zeros(len(self))
+
+    def compute_gigpo_advantages(self, group_size: int, gamma: float, step_weight: float) -> None:
+        """GiGPO (Feng et al., 2025): GRPO's episode advantage plus ``step_weight`` times a step advantage.
+
+        Steps of one group's episodes that decide from the same observation (the same prompt and
+        candidates: an anchor state, as grid worlds repeat) form a step group; a step's advantage is its
+        discounted return from there against that step group's (minus the mean, over the std), and 0 in a
+        step group of one.
+        """
+        self.compute_group_advantages(group_size, "grpo")
+        group_of = {e: k // group_size for k, e in enumerate(sorted(self.episode_returns))}
+        steps: dict[int, list[int]] = {}
+        for i, e in enumerate(self.episode):
+            steps.setdefault(e, []).append(i)
+        returns = torch.zeros(len(self))
+        for indices in steps.values():
+            running = 0.0
+            for i in reversed(indices):
+                running = self.rewards[i] + gamma * running
+                returns[i] = running
+        anchors: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+        for i, (sample, e) in enumerate(zip(self.samples, self.episode)):
+            anchors.setdefault((group_of[e], sample.token_ids), []).append(i)
+        step_advantages = torch.zeros(len(self))
+        for members in anchors.values():
+            if len(members) > 1:
+                group = returns[members]
+                step_advantages[members] = (group - group.mean()) / (group.std() + 1e-8)
+        self.advantages = self.advantages + step_weight * step_advantages

@@ -61,7 +61,7 @@ def train_llm_ppo_command(
             help="Training wall-clock budget in minutes (max_minutes); without --steps it is the only budget."
         ),
     ] = None,
-    advantage: Annotated[Optional[str], typer.Option(help="gae (PPO with value head), grpo or rloo.")] = None,
+    advantage: Annotated[Optional[str], typer.Option(help="gae (PPO with value head), grpo, rloo or gigpo.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation, sampling and training episodes.")] = None,
     set_: Annotated[
         Optional[list[str]],

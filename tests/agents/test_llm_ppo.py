@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from mentor.agents.llm_policy import TreeSample
 from mentor.agents.llm_ppo import LLMFinetuner
 from mentor.agents.llm_ppo_config import FinetuneConfig
 from mentor.agents.llm_rollout_buffer import RolloutBuffer
@@ -64,6 +65,7 @@ def bandit_probs(trainer: LLMFinetuner) -> torch.Tensor:
         ({"eval_freq": -1}, r"eval_freq \(-1\) must be 0 or more"),
         ({"eval_freq": 2, "eval_freq_episodes": 0}, r"eval_freq_episodes \(0\) must be at least 1 when eval_freq"),
         ({"advantage": "rloo", "group_size": 1}, r"group_size \(1\) must be at least 2 for rloo"),
+        ({"advantage": "gigpo", "gigpo_step_weight": -1.0}, r"gigpo_step_weight \(-1.0\) must be >= 0"),
         ({"advantage": "grpo", "n_envs": 6, "group_size": 4}, r"n_envs \(6\) must be divisible by group_size \(4\)"),
         ({"batch_size": 16}, r"batch_size \(16\) must be at most n_envs \* n_steps \(2 \* 4 = 8\)"),
     ],
@@ -111,7 +113,7 @@ def test_actions_matching_nothing_admissible_is_an_error():
 
 
 # ---- learning
-@pytest.mark.parametrize("advantage", ["gae", "rloo", "grpo"])
+@pytest.mark.parametrize("advantage", ["gae", "rloo", "grpo", "gigpo"])
 def test_policy_learns_the_rewarded_action_of_a_text_bandit(advantage):
     """Real learning: the action the untrained policy disfavours becomes the one it takes > 90% of the time."""
     cfg = tiny(n_envs=8, n_steps=2, batch_size=16, total_timesteps=8 * 2 * 8, learning_rate=1e-2, advantage=advantage)
@@ -254,6 +256,31 @@ def test_critic_free_advantages_compare_episodes_of_a_group(advantage, expected)
     trainer._compute_advantages(buf)
     per_episode = dict(zip([10, 11, 12, 13], expected))
     torch.testing.assert_close(buf.advantages, torch.tensor([per_episode[e] for e in buf.episode]))
+
+
+def _step(observation: int) -> TreeSample:
+    return TreeSample((observation, 99), 1, (1,), ("a",))
+
+
+def test_gigpo_adds_step_credit_among_a_groups_steps_from_the_same_observation():
+    """Group 1: episode 10 sees A (reward 0) then B (1); episode 11 sees A (0) then C (0). Group 2 (episodes 12,
+    13) also sees A, with reward 1 each: its steps form their own step group, not group 1's."""
+    trainer = LLMFinetuner(tiny(advantage="gigpo", n_envs=4, group_size=2, gamma=0.5, gigpo_step_weight=1.0))
+    a, b, c = _step(1), _step(2), _step(3)
+    buf = RolloutBuffer(
+        samples=[a, a, a, a, b, c],
+        episode=[10, 11, 12, 13, 10, 11],
+        rewards=[0.0, 0.0, 1.0, 1.0, 1.0, 0.0],
+        episode_returns={10: 1.0, 11: 0.0, 12: 1.0, 13: 1.0},
+    )
+    trainer._compute_advantages(buf)
+    episode = 0.5 / math.sqrt(0.5)  # GRPO of returns (1, 0): +-0.707
+    step = 0.25 / math.sqrt(0.125)  # A's discounted returns (0.5, 0) in group 1: +-0.707
+    expected = [episode + step, -episode - step, 0.0, 0.0, episode, -episode]
+    torch.testing.assert_close(buf.advantages, torch.tensor(expected))
+    trainer.config.gigpo_step_weight = 0.0
+    trainer._compute_advantages(buf)
+    torch.testing.assert_close(buf.advantages, torch.tensor([episode, -episode, 0.0, 0.0, episode, -episode]))
 
 
 # ---- evaluation
