@@ -4,7 +4,8 @@ Reads the newest ``runs/*/results.json`` of the ``crafter`` and ``crafter-pixels
 is at least ``--min-budget`` (the rows themselves come from, for example,
 ``mentor bench --suite crafter -a random -a sb3-ppo --seeds 3 --budget 1000000``), and writes:
 
-- ``benchmarks/results/hierarchical.json`` key ``crafter_1m``: one row per (env, agent) with
+- ``benchmarks/results/hierarchical.json`` key ``crafter_1m``: one row per (env, agent) (rows written
+  earlier stay unless a run here replaces them) with
   ``crafter_score`` (the paper's: over the training episodes inside the budget; an agent given a
   trained skill zoo has none and is scored on its eval episodes, ``score_from``), its std over seeds,
   ``mean_episode_reward`` over the same episodes (papers mix the two), ``eval_crafter_score`` (held-out
@@ -65,17 +66,27 @@ def collect(root: Path, min_budget: int) -> list[dict]:
     return sorted(latest.values(), key=lambda r: (r["env_id"], -r["crafter_score"]))
 
 
+def keep_earlier(earlier: list[dict], found: list[dict]) -> list[dict]:
+    """``found`` and the ``earlier`` rows of (env, agent) pairs that no run here replaces (their runs are elsewhere)."""
+    replaced = {(r["env_id"], r["agent"]) for r in found}
+    kept = [r for r in earlier if (r["env_id"], r["agent"]) not in replaced]
+    return sorted(kept + found, key=lambda r: (r["env_id"], -r["crafter_score"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=None, help="runs folder (default: mentor's)")
     parser.add_argument("--min-budget", type=int, default=1_000_000, help="smallest suite budget that counts")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    rows = collect(args.runs or runs_root(), args.min_budget)
-    if not rows:
+    path = args.out / "hierarchical.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    found = collect(args.runs or runs_root(), args.min_budget)
+    if not found:
         raise SystemExit(
             f"no crafter bench run with a budget of {args.min_budget:,} steps or more under the runs folder"
         )
+    rows = keep_earlier(data.get("crafter_1m", {}).get("rows", []), found)
 
     table = Table(title=f"Crafter at >= {args.min_budget:,} env steps (score over training episodes, as the paper)")
     for column in ("env", "agent", "Crafter score", "mean episode reward", "eval score", "seeds", "env steps"):
@@ -104,8 +115,6 @@ def main() -> None:
     plot = plot_achievement_bars(
         rates, "Crafter at 1M env steps: achievement success rates", args.out / "crafter_1m_achievements.png"
     )
-    path = args.out / "hierarchical.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
     data["crafter_1m"] = {"min_budget": args.min_budget, "rows": rows, "plot": plot.name}
     path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {path} (crafter_1m) and {plot}")
