@@ -71,7 +71,9 @@ def planner_rate(llm, seeds: int) -> dict:
     for env_id in DEMO_SKILL_ENV_IDS:
         env = make(env_id)
         library = make_skill_library(env, env_id)
-        planner = Planner(llm, examples=library.planner_examples, rules=library.planner_rules)
+        planner = Planner(
+            llm, examples=library.planner_examples, rules=library.planner_rules, key_words=library.planner_key_words
+        )
         for seed in range(seeds):
             obs, info = env.reset(seed=1000 + seed)
             library.reset(obs, info)

@@ -350,8 +350,13 @@ class HierarchicalAgent:
         before = Usage() + self.llm_usage
         trace: list[dict[str, Any]] = []
         if self.config.planner != "sb3" and self.planner is None:
+            library = env.library
             self.planner = Planner(
-                self.llm, self.config.planner_config, env.library.planner_examples, env.library.planner_rules
+                self.llm,
+                self.config.planner_config,
+                library.planner_examples,
+                library.planner_rules,
+                library.planner_key_words,
             )
         if self.planner is not None:
             self.planner.reset()

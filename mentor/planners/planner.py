@@ -24,12 +24,9 @@ import difflib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from minigrid.core.constants import COLOR_NAMES, OBJECT_TO_IDX
-
-from mentor.envs.crafter import CRAFTER_ITEMS, CRAFTER_SEMANTIC_NAMES
 from mentor.envs.text_view import TextObservation
 from mentor.errors import ConfigError
 from mentor.llm.base import LLM, NORMALIZATIONS
@@ -48,7 +45,6 @@ __all__ = [
     "match_skill",
     "parse_plan",
     "plan_constraint",
-    "KEY_WORDS",
     "AffordanceFn",
 ]
 
@@ -63,14 +59,6 @@ _SYSTEM = (
 )
 _ARTICLES = re.compile(r"\b(the|a|an)\b")
 
-#: Words that tell skills apart: MiniGrid colours and object types, Crafter materials, items and
-#: creatures, compass directions. A plan item is never matched to a skill whose key words differ.
-KEY_WORDS: frozenset[str] = frozenset(
-    [*COLOR_NAMES, *(o for o in OBJECT_TO_IDX if o not in ("unseen", "empty", "agent"))]
-    + [w for item in CRAFTER_ITEMS for w in item.split("_")]
-    + [n for n in CRAFTER_SEMANTIC_NAMES if n not in ("outside", "player")]
-    + ["north", "south", "east", "west"]
-)
 #: Words a plan item may add or drop without changing which skill it names.
 _FILLER = frozenset(("the", "a", "an", "some", "then", "first", "next", "now", "finally", "please", "step"))
 _ALIASES = {"wooden": "wood", "gray": "grey", "colour": "color"}
@@ -232,34 +220,36 @@ def _words(canonical: str, vocabulary: frozenset[str]) -> frozenset[str]:
     return frozenset(_word(w, vocabulary) for w in canonical.split() if w not in _FILLER)
 
 
-def match_skill(item: str, names: Sequence[str], cutoff: float = 0.75) -> str | None:
+def match_skill(item: str, names: Sequence[str], cutoff: float = 0.75, key_words: Iterable[str] = ()) -> str | None:
     """The skill name a plan item means, or ``None``.
 
     Tried in turn: exact; the same without case, articles and punctuation; the same words in any
     order (plurals, "wooden" and filler words such as "then" or "first" aside); the closest name
-    (difflib ratio at least ``cutoff``) among those with the item's key words (:data:`KEY_WORDS`:
-    colours, objects, materials, directions); the longest skill name the item mentions ("The first
-    step is to pick up the red key."). An item is never mapped onto a skill whose key words differ:
-    "open the red door" does not become "open the green door".
+    (difflib ratio at least ``cutoff``) among those with the item's key words (``key_words``, a
+    library's :attr:`~mentor.skills.library.SkillLibrary.planner_key_words`: colours, objects,
+    materials, directions); the longest skill name the item mentions ("The first step is to pick up
+    the red key."). An item is never mapped onto a skill whose key words differ: "open the red door"
+    does not become "open the green door".
 
     Example:
         >>> match_skill("Pick up red key.", ["pick up the red key", "open the red door"])
         'pick up the red key'
-        >>> match_skill("open red door", ["open the green door"]) is None
+        >>> match_skill("open red door", ["open the green door"], key_words={"red", "green"}) is None
         True
     """
+    key_words = frozenset(key_words)
     if item in names:
         return item
     canonical = {_canonical(n): n for n in names}
     key = _canonical(re.sub(r"\(.*?\)", "", item))
     if key in canonical:
         return canonical[key]
-    vocabulary = KEY_WORDS.union(*(c.split() for c in canonical))
+    vocabulary = key_words.union(*(c.split() for c in canonical))
     words = _words(key, vocabulary)
     same_words = [c for c in canonical if _words(c, vocabulary) == words]
     if len(same_words) == 1:
         return canonical[same_words[0]]
-    same_keys = [c for c in canonical if _words(c, vocabulary) & KEY_WORDS == words & KEY_WORDS]
+    same_keys = [c for c in canonical if _words(c, vocabulary) & key_words == words & key_words]
     close = difflib.get_close_matches(key, same_keys, n=1, cutoff=cutoff)
     if close:
         return canonical[close[0]]
@@ -267,8 +257,11 @@ def match_skill(item: str, names: Sequence[str], cutoff: float = 0.75) -> str | 
     return canonical[max(mentioned, key=len)] if mentioned else None
 
 
-def parse_plan(text: str, names: Sequence[str], cutoff: float = 0.75) -> tuple[list[str], list[str]]:
-    """The skill names of a plan answer, in order and each once, and the items that named none.
+def parse_plan(
+    text: str, names: Sequence[str], cutoff: float = 0.75, key_words: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """The skill names of a plan answer, in order and each once, and the items that named none
+    (each item matched by :func:`match_skill`).
 
     Raises:
         ParseError: the answer holds no list item, or none of its items names a skill.
@@ -280,7 +273,7 @@ def parse_plan(text: str, names: Sequence[str], cutoff: float = 0.75) -> tuple[l
     items = parse_list(text)
     matched, unknown = [], []
     for item in items:
-        name = match_skill(item, names, cutoff)
+        name = match_skill(item, names, cutoff, key_words)
         if name is None:
             unknown.append(item)
         elif name not in matched:
@@ -314,6 +307,8 @@ class Planner:
         config: how to plan; ``None`` for :class:`PlannerConfig` defaults.
         examples: worked missions and plans for few-shot prompts (a library's ``planner_examples``).
         rules: what the planner should know about the world (a library's ``planner_rules``).
+        key_words: words that tell the skills apart when plan items are matched to them (a library's
+            ``planner_key_words``).
 
     Example:
         >>> from mentor.llm.testing import ScriptedLLM
@@ -324,12 +319,18 @@ class Planner:
     """
 
     def __init__(
-        self, llm: LLM, config: PlannerConfig | None = None, examples: Sequence[PlanExample] = (), rules: str = ""
+        self,
+        llm: LLM,
+        config: PlannerConfig | None = None,
+        examples: Sequence[PlanExample] = (),
+        rules: str = "",
+        key_words: Iterable[str] = (),
     ):
         self.llm = llm
         self.config = config if config is not None else PlannerConfig()
         self.examples = tuple(examples)
         self.rules = rules
+        self.key_words = frozenset(key_words)
         self.stats = PlannerStats()
         self._queue: list[str] = []
         self._history: list[tuple[str, bool]] = []
@@ -422,7 +423,7 @@ class Planner:
 
         def parse(answer: str) -> list[str]:
             try:
-                matched, dropped = parse_plan(answer, names, self.config.match_cutoff)
+                matched, dropped = parse_plan(answer, names, self.config.match_cutoff, self.key_words)
             except ParseError:
                 try:  # no item named a skill: every item of the answer is unknown
                     unknown[:] = parse_list(answer)

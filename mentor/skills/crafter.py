@@ -160,6 +160,10 @@ class CrafterSkillLibrary(SkillLibrary):
 
     family = "crafter"
     kinds = CRAFTER_KINDS
+    planner_key_words = frozenset(
+        [w for item in CRAFTER_ITEMS for w in item.split("_")]
+        + [n for n in CRAFTER_SEMANTIC_NAMES if n not in ("outside", "player")]
+    )
 
     def __init__(self, env: gym.Env):
         super().__init__(env)

@@ -259,6 +259,10 @@ class SkillLibrary(ABC):
     def high_level_features(self, obs: Any) -> np.ndarray:
         """Features for an SB3 high-level policy: observation, mission and what is known."""
 
+    #: Words that tell the family's skills apart (colours, objects, materials, directions): a planner never
+    #: matches a plan item to a skill whose key words differ (:func:`mentor.planners.planner.match_skill`).
+    planner_key_words: frozenset[str] = frozenset()
+
     @property
     def planner_rules(self) -> str:
         """What a planner should know about the family's world, in a few sentences."""

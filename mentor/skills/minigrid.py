@@ -102,6 +102,7 @@ class MiniGridSkillLibrary(SkillLibrary):
     """
 
     family = "minigrid"
+    planner_key_words = frozenset([*COLOR_NAMES, *(o for o in OBJECT_TO_IDX if o not in ("unseen", "empty", "agent"))])
     kinds = MINIGRID_KINDS
 
     def __init__(self, env: gym.Env):

@@ -33,6 +33,7 @@ class TextWorldSkillLibrary(SkillLibrary):
     """
 
     family = "textworld"
+    planner_key_words = frozenset(["north", "south", "east", "west"])
     kinds = ("command",)
 
     def __init__(self, env: gym.Env):

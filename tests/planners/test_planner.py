@@ -15,7 +15,10 @@ from mentor.planners.planner import (
     parse_plan,
     saycan_scores,
 )
+from mentor.skills.crafter import CrafterSkillLibrary
 from mentor.skills.library import PlanExample, Skill
+from mentor.skills.minigrid import MiniGridSkillLibrary
+from mentor.skills.textworld import TextWorldSkillLibrary
 
 SKILLS = [
     Skill("pick up the red key", "pick_up", ("key", "red")),
@@ -53,24 +56,32 @@ def test_match_skill_rejects_far_items_and_finds_mentioned_names():
 
 MINIGRID_NAMES = ["pick up the red key", "open the red door", "go to the blue box", "explore"]
 CRAFTER_NAMES = ["collect wood", "collect stone", "make wood pickaxe", "make stone pickaxe", "drink water"]
+MINIGRID_KEYS = MiniGridSkillLibrary.planner_key_words
+CRAFTER_KEYS = CrafterSkillLibrary.planner_key_words
+TEXTWORLD_KEYS = TextWorldSkillLibrary.planner_key_words
 
 
 @pytest.mark.parametrize(
-    "item,names",
+    "item,names,keys",
     [
-        ("open red door", ["open the green door"]),  # difflib ratio 0.857
-        ("open the green door", MINIGRID_NAMES),
-        ("pick up the red ball", MINIGRID_NAMES),
-        ("go to the grey box", MINIGRID_NAMES),
-        ("pick up the keys", MINIGRID_NAMES),  # which key?
-        ("collect iron", CRAFTER_NAMES),
-        ("make iron pickaxe", CRAFTER_NAMES),
-        ("make stone sword", CRAFTER_NAMES),
-        ("go west", ["go east", "look"]),
+        ("open red door", ["open the green door"], MINIGRID_KEYS),  # difflib ratio 0.857
+        ("open the green door", MINIGRID_NAMES, MINIGRID_KEYS),
+        ("pick up the red ball", MINIGRID_NAMES, MINIGRID_KEYS),
+        ("go to the grey box", MINIGRID_NAMES, MINIGRID_KEYS),
+        ("pick up the keys", MINIGRID_NAMES, MINIGRID_KEYS),  # which key?
+        ("collect iron", CRAFTER_NAMES, CRAFTER_KEYS),
+        ("make iron pickaxe", CRAFTER_NAMES, CRAFTER_KEYS),
+        ("make stone sword", CRAFTER_NAMES, CRAFTER_KEYS),
+        ("go west", ["go east", "look"], TEXTWORLD_KEYS),
     ],
 )
-def test_match_skill_never_maps_onto_a_skill_with_other_colour_object_or_material_words(item, names):
-    assert match_skill(item, names) is None
+def test_match_skill_never_maps_onto_a_skill_with_other_key_words_of_the_library(item, names, keys):
+    assert match_skill(item, names, key_words=keys) is None
+
+
+def test_without_key_words_a_close_name_with_another_colour_matches():
+    """The library's key words are what keep colours apart: the planner takes them from the library."""
+    assert match_skill("open red door", ["open the green door"]) == "open the green door"
 
 
 @pytest.mark.parametrize(
@@ -93,7 +104,7 @@ def test_match_skill_tolerates_case_articles_plurals_filler_and_word_order(item,
 
 def test_parse_plan_drops_an_item_naming_an_offered_skill_with_another_colour():
     names = ["pick up the red key", "open the green door"]
-    assert parse_plan("1. pick up the red key\n2. open the red door", names) == (
+    assert parse_plan("1. pick up the red key\n2. open the red door", names, key_words=MINIGRID_KEYS) == (
         ["pick up the red key"],
         ["open the red door"],
     )
@@ -101,7 +112,7 @@ def test_parse_plan_drops_an_item_naming_an_offered_skill_with_another_colour():
 
 def test_a_plan_that_falls_back_to_saycan_counts_its_unknown_items():
     llm = ScriptedLLM(["1. fly\n2. swim", "1. open the green door\n2. dance\n3. sing"])
-    planner = Planner(llm)
+    planner = Planner(llm, key_words=MINIGRID_KEYS)
     assert planner.plan(TEXT, SKILLS) == []
     assert planner.stats.plan_fallbacks == 1 and planner.stats.unknown_skills == 3
 
