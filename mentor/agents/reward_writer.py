@@ -43,7 +43,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from mentor.envs import make as make_env
-from mentor.errors import ConfigError, RewardCodeError
+from mentor.errors import ConfigError
 from mentor.llm import LLMConfig, Message, make_llm
 from mentor.llm.constraints import Constraint
 from mentor.llm.scoring import score_batch
@@ -52,8 +52,7 @@ from mentor.rewards.grammar import reward_grammar
 from mentor.rewards.loop import RewardLoop
 from mentor.rewards.loop_config import RewardLoopConfig
 from mentor.rewards.prompts import extract_code, initial_messages
-from mentor.rewards.rollouts import Episode, prerank_reward, record_random_steps
-from mentor.rewards.sandbox import screen_reward_code
+from mentor.rewards.rollouts import Episode, record_random_steps, screen_reward
 from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import RewardTask, get_reward_task, load_reward_tasks
 from mentor.runs import RunDir, atomic_write_text
@@ -255,12 +254,12 @@ class ProgramScorer:
 
     def __call__(self, text: str) -> float | None:
         code = extract_code(text)
-        if code is None or screen_reward_code(code, self.validation)[1] is not None:
+        if code is None:
             return None
-        try:
-            ranking = prerank_reward(code, self.references).ranking
-        except RewardCodeError:
+        result = screen_reward(code, self.validation, self.references)
+        if result.reason is not None:
             return None
+        ranking = result.prerank.ranking if result.prerank is not None else None
         return 0.0 if ranking is None else ranking
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from mentor.envs import make as make_env
-from mentor.errors import ConfigError, RewardCodeError
+from mentor.errors import ConfigError
 from mentor.executors import make_executor
 from mentor.llm import LLM, Message, Usage, make_llm
 from mentor.llm.constraints import Grammar
@@ -70,8 +70,8 @@ from mentor.rewards.rollouts import (
     prerank_reward,
     record_random_steps,
     save_episodes,
+    screen_reward,
 )
-from mentor.rewards.sandbox import screen_reward_code
 from mentor.rewards.state import describe_state
 from mentor.rewards.tasks import RewardTask
 from mentor.rewards.training import RewardTrainJob, RewardTrainResult, load_result, train_reward_job
@@ -425,19 +425,11 @@ class RewardLoop:
             else:
                 c.stage, c.reason = original.stage, original.reason
             return
-        stage, reason = screen_reward_code(c.code, validation, self.config.sandbox)
-        if reason is not None:
-            c.stage, c.reason = stage, reason if stage == "gate" else f"on a recorded transition: {reason}"
-            return
-        c.stage = "prerank"
-        if references:
-            try:
-                score = prerank_reward(c.code, references, self.config.sandbox)
-            except RewardCodeError as e:
-                c.stage, c.reason = "validation", f"on a reference episode: {e}"
-                return
-            c.ranking_score = score.ranking
-            c.would_drop = score.ranking is not None and score.ranking <= self.config.prerank_min_score
+        result = screen_reward(c.code, validation, references, self.config.sandbox)
+        c.stage, c.reason = result.stage, result.reason
+        if result.prerank is not None:
+            c.ranking_score = result.prerank.ranking
+            c.would_drop = c.ranking_score is not None and c.ranking_score <= self.config.prerank_min_score
 
     def _save_verdict(self, c: Candidate) -> None:
         atomic_write_text(self.run.path / c.label / "verdict.json", json.dumps(c.verdict(), indent=2) + "\n")

@@ -31,6 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 from mentor.envs import make as make_env
+from mentor.errors import RewardCodeError
 from mentor.rewards.fitness import get_fitness
 from mentor.rewards.sandbox import RewardSandbox, SandboxConfig, Transition
 from mentor.rewards.state import state_reader
@@ -46,6 +47,8 @@ __all__ = [
     "random_action_mix",
     "PrerankScore",
     "prerank_reward",
+    "ScreenResult",
+    "screen_reward",
 ]
 
 #: ``policy(obs, env) -> action``; ``None`` plays uniformly random actions.
@@ -231,13 +234,59 @@ def prerank_reward(code: str, episodes: Sequence[Episode], config: SandboxConfig
     Raises:
         RewardCodeError: the code failed on one of the transitions.
     """
-    start = time.perf_counter()
-    transitions = [t for e in episodes for t in e.transitions]
     with RewardSandbox(code, config) as sandbox:
-        rewards = sandbox.evaluate(transitions)
+        return _prerank(sandbox, episodes)
+
+
+def _prerank(sandbox: RewardSandbox, episodes: Sequence[Episode]) -> PrerankScore:
+    start = time.perf_counter()
+    rewards = sandbox.evaluate([t for e in episodes for t in e.transitions])
     returns, i = [], 0
     for e in episodes:
         returns.append(float(sum(total for total, _ in rewards[i : i + len(e.transitions)])))
         i += len(e.transitions)
     ranking = ranking_score(returns, [e.fitness for e in episodes])
     return PrerankScore(ranking, returns, time.perf_counter() - start)
+
+
+@dataclass
+class ScreenResult:
+    """Where reward code stopped before any training, and why.
+
+    Attributes:
+        stage: ``gate`` (the AST gate rejected it), ``validation`` (it failed on a recorded transition or
+            a reference episode) or ``prerank`` (it passed, and was scored when references were given).
+        reason: the one-line reason it stopped (``None`` when it passed).
+        prerank: its score on the references (``None`` without references, or when it stopped).
+    """
+
+    stage: str
+    reason: str | None = None
+    prerank: PrerankScore | None = None
+
+
+def screen_reward(
+    code: str,
+    transitions: Sequence[Transition],
+    references: Sequence[Episode] = (),
+    config: SandboxConfig | None = None,
+) -> ScreenResult:
+    """Gate ``code`` once, then run it on ``transitions`` and score it on ``references``, in one sandbox session."""
+    try:
+        sandbox = RewardSandbox(code, config)
+    except RewardCodeError as e:
+        return ScreenResult("gate", str(e))
+    try:
+        try:
+            sandbox.start()
+            sandbox.evaluate(transitions)
+        except RewardCodeError as e:
+            return ScreenResult("validation", f"on a recorded transition: {e}")
+        if not references:
+            return ScreenResult("prerank")
+        try:
+            return ScreenResult("prerank", prerank=_prerank(sandbox, references))
+        except RewardCodeError as e:
+            return ScreenResult("validation", f"on a reference episode: {e}")
+    finally:
+        sandbox.close()

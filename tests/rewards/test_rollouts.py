@@ -17,6 +17,7 @@ from mentor.rewards.rollouts import (
     record_episodes,
     record_random_steps,
     save_episodes,
+    screen_reward,
 )
 from mentor.rewards.tasks import get_reward_task
 
@@ -127,6 +128,35 @@ def test_prerank_raises_for_a_failing_reward(cheetah_episodes):
     code = "def compute_reward(state, action, next_state):\n    return 1 / 0, {}\n"
     with pytest.raises(RewardCodeError, match="ZeroDivisionError"):
         prerank_reward(code, cheetah_episodes)
+
+
+def test_screen_gates_once_and_validates_and_preranks_in_one_sandbox_session(cheetah_episodes, monkeypatch):
+    import mentor.rewards.sandbox as sandbox_module
+
+    gates, starts = [], []
+    check, start = sandbox_module.check_reward_code, sandbox_module.RewardSandbox.start
+    monkeypatch.setattr(sandbox_module, "check_reward_code", lambda code: gates.append(1) or check(code))
+    monkeypatch.setattr(
+        sandbox_module.RewardSandbox, "start", lambda self: (self._proc is None and starts.append(1)) or start(self)
+    )
+    forward = get_reward_task("halfcheetah_forward").sparse_reward
+    validation = cheetah_episodes[0].transitions[:5]
+    result = screen_reward(forward, validation, cheetah_episodes)
+    assert result.stage == "prerank" and result.reason is None
+    assert result.prerank.ranking == pytest.approx(prerank_reward(forward, cheetah_episodes).ranking)
+    assert (len(gates), len(starts)) == (2, 2)  # one gate and one process for the screen, then prerank_reward's
+
+
+@pytest.mark.parametrize(
+    ("code", "stage", "reason"),
+    [
+        ("import os\ndef compute_reward(state, action, next_state):\n    return 0.0, {}\n", "gate", "import"),
+        ("def compute_reward(state, action, next_state):\n    return 1 / 0, {}\n", "validation", "recorded"),
+    ],
+)
+def test_screen_says_where_the_code_stopped(cheetah_episodes, code, stage, reason):
+    result = screen_reward(code, cheetah_episodes[0].transitions[:5], cheetah_episodes)
+    assert result.stage == stage and reason in result.reason and result.prerank is None
 
 
 def test_episode_defaults():
