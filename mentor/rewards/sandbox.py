@@ -387,8 +387,12 @@ def screen_reward_code(
         the recorded transitions, else ``("valid", None)``.
     """
     try:
-        check_reward_code(code)
+        sandbox = RewardSandbox(code, config)
     except RewardCodeError as e:
         return "gate", str(e)
-    reason, _ = validate_reward_code(code, transitions, config)
-    return ("validation", reason) if reason is not None else ("valid", None)
+    try:
+        with sandbox:
+            sandbox.evaluate(transitions)
+    except RewardCodeError as e:
+        return "validation", str(e)
+    return "valid", None

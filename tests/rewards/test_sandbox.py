@@ -263,6 +263,14 @@ def test_screen_reward_code_names_the_stage_that_stops_the_code():
     assert stage == "validation" and "nan" in reason.lower()
 
 
+def test_screen_reward_code_gates_once(monkeypatch):
+    gates = []
+    check = sandbox_module.check_reward_code
+    monkeypatch.setattr(sandbox_module, "check_reward_code", lambda code: gates.append(1) or check(code))
+    assert screen_reward_code(reward("return 1.0, {}"), [(STATE, 0, NEXT)], FAST) == ("valid", None)
+    assert len(gates) == 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
