@@ -4,7 +4,7 @@ The high level is one of:
 
 - ``llm``: the LLM planner (plans of skills, re-planned on failure, SayCan as fallback);
 - ``saycan``: SayCan scoring at every decision (LLM usefulness x skill affordance);
-- ``sb3``: a PPO policy over the options env (the ablation without language).
+- ``sb3``: an SB3 policy over the options env (the ablation without language; PPO unless ``high_level_algo``).
 
 The low level is the family's skill zoo (:mod:`mentor.skills.zoo`), loaded from ``runs/`` or
 trained on the spot. Every env step counts: skill training, the runs that measure the skills,
@@ -27,10 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium.wrappers import FilterObservation, FlattenObservation
-from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.base_class import BaseAlgorithm
 
 from mentor.envs import family_of
 from mentor.envs import make as make_env
@@ -41,9 +38,10 @@ from mentor.evaluation.protocols import crafter_score_from_outcomes, summarize_o
 from mentor.llm.base import LLM, make_llm
 from mentor.llm.usage import Usage
 from mentor.planners.planner import Planner, PlannerConfig
+from mentor.planners.sb3_high_level import SB3HighLevelConfig, SB3HighLevelTrainer
 from mentor.runs import RunDir, atomic_write_text, runs_root
 from mentor.skills.library import library_class
-from mentor.skills.options import ONLY_FEATURES, OptionsConfig, OptionsEnv
+from mentor.skills.options import OptionsConfig, OptionsEnv
 from mentor.skills.training import check_skill_sampling
 from mentor.skills.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
 
@@ -61,7 +59,8 @@ __all__ = [
 
 HIGH_LEVELS: tuple[str, ...] = ("llm", "saycan", "sb3")
 AFFORDANCES: tuple[str, ...] = ("value", "success_rate", "none")
-HIGH_LEVEL_FILE = "high_level.zip"
+#: Subfolder of the agent's run that holds the SB3 high level's own run (model, checkpoints, metrics).
+HIGH_LEVEL_FOLDER = "high_level"
 #: Levels the demo trains its skills on, with the level it plays: skills trained on these together
 #: carry over better than skills trained on one level (``benchmarks/hierarchical.py`` uses the same four).
 DEMO_SKILL_ENV_IDS: tuple[str, ...] = (
@@ -96,8 +95,10 @@ class HierarchicalConfig:
         skill_eval_episodes: skill runs measuring a trained zoo's success rates (their env steps count).
         skill_eval_steps: most env steps of those runs (``None``: no cap); skill training and its
             measuring runs then take at most ``skill_timesteps + skill_eval_steps`` together.
-        high_level_timesteps: env steps (low-level, summed over skills) of PPO over the options env
-            (``planner="sb3"`` only).
+        high_level_timesteps: env steps (low-level, summed over skills) of the SB3 high level's training
+            (``planner="sb3"`` only); a killed training resumes from its checkpoint.
+        high_level_algo: the SB3 high level's algorithm: ``ppo``, ``a2c`` or ``dqn``.
+        high_level_hyperparams: its overrides on top of the ``options:*`` entry of ``configs/sb3/<algo>.yml``.
         seed: seed of training and of the episodes played.
         n_eval_episodes: evaluation episodes on held-out seeds.
         max_options: skills per episode before it is cut short (it also ends episodes where no skill
@@ -126,6 +127,8 @@ class HierarchicalConfig:
     skill_eval_episodes: int = 300
     skill_eval_steps: int | None = None
     high_level_timesteps: int = 50_000
+    high_level_algo: str = "ppo"
+    high_level_hyperparams: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     n_eval_episodes: int = 20
     max_options: int = 64
@@ -161,6 +164,7 @@ class HierarchicalConfig:
         if self.skill_eval_steps is not None and self.skill_eval_steps < 0:
             raise ConfigError(f"skill_eval_steps ({self.skill_eval_steps}) must be >= 0, or None for no cap.")
         self.options_config()  # checks termination_critic and judge_threshold
+        self.high_level_config()  # checks high_level_algo and high_level_hyperparams
 
     def options_config(self) -> OptionsConfig:
         """How the options env runs skills for this agent."""
@@ -169,6 +173,16 @@ class HierarchicalConfig:
             termination_critic=self.termination_critic,
             judge_threshold=self.judge_threshold,
             survival_interrupts=self.survival_interrupts,
+        )
+
+    def high_level_config(self) -> SB3HighLevelConfig:
+        """What the SB3 high level trains with (``planner="sb3"``)."""
+        return SB3HighLevelConfig(
+            self.env_id,
+            algo=self.high_level_algo,
+            total_env_steps=self.high_level_timesteps,
+            seed=self.seed,
+            hyperparams=self.high_level_hyperparams,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,17 +229,6 @@ def resolve_zoo(spec: str, env_id: str, option: str = "--zoo") -> Path:
     return folder.resolve()
 
 
-class _StopAtEnvSteps(BaseCallback):
-    """Stop PPO over options once the options envs have taken ``budget`` low-level env steps."""
-
-    def __init__(self, envs: list[OptionsEnv], budget: int):
-        super().__init__()
-        self.envs, self.budget = envs, budget
-
-    def _on_step(self) -> bool:
-        return sum(e.num_env_steps for e in self.envs) < self.budget
-
-
 class HierarchicalAgent:
     """High level (LLM planner, SayCan or SB3) over the learned skills of one env.
 
@@ -241,7 +244,7 @@ class HierarchicalAgent:
         self.run = run if run is not None else RunDir.create(name)
         self._llm = llm
         self.zoo: SkillZoo | None = None
-        self.high_level: PPO | None = None
+        self.high_level: BaseAlgorithm | None = None
         self.planner: Planner | None = None
         self.high_level_steps = 0
 
@@ -284,7 +287,7 @@ class HierarchicalAgent:
                 max_env_steps=None if cfg.skill_eval_steps is None else cfg.skill_timesteps + cfg.skill_eval_steps,
             )
             own.mkdir(parents=True, exist_ok=True)
-            self.zoo = train_skill_zoo(zoo_config, RunDir(own))
+            self.zoo = train_skill_zoo(zoo_config, RunDir(own), resume=True)
             self.zoo.deterministic = cfg.deterministic_skills
         return self.zoo
 
@@ -301,7 +304,11 @@ class HierarchicalAgent:
         )
 
     def train(self) -> int:
-        """Prepare skills and, for ``planner="sb3"``, train PPO over the options env; returns env steps spent."""
+        """Prepare skills and, for ``planner="sb3"``, train the SB3 high level; returns env steps spent.
+
+        Both resume: a killed skill training or high-level training goes on from its last checkpoint,
+        and a finished one is loaded.
+        """
         self.run.write_config({"agent": "hierarchical", **self.config.to_dict()})
         self.prepare_skills()
         if self.config.planner == "sb3":
@@ -309,32 +316,12 @@ class HierarchicalAgent:
         return self.env_steps
 
     def _train_high_level(self) -> None:
-        path = self.run.path / HIGH_LEVEL_FILE
-        if path.exists():
-            self.high_level = PPO.load(path, device="cpu")
-            self.high_level_steps = json.loads((self.run.path / "high_level.json").read_text())["env_steps"]
-            return
         torch.set_num_threads(1)
-        envs = [self.make_options_env() for _ in range(4)]
-        venv = DummyVecEnv([lambda e=e: FlattenObservation(FilterObservation(e, list(ONLY_FEATURES))) for e in envs])
-        venv.seed(self.config.seed)
-        self.high_level = PPO(
-            "MlpPolicy",
-            venv,
-            n_steps=64,
-            batch_size=64,
-            n_epochs=4,
-            ent_coef=0.01,
-            learning_rate=3e-4,
-            gamma=0.95,
-            seed=self.config.seed,
-            device="cpu",
-            verbose=0,
-        )
-        self.high_level.learn(10**9, callback=_StopAtEnvSteps(envs, self.config.high_level_timesteps))
-        self.high_level_steps = sum(e.num_env_steps for e in envs)
-        self.high_level.save(path)
-        self.run.write_json("high_level.json", {"env_steps": self.high_level_steps})
+        folder = self.run.path / HIGH_LEVEL_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        trainer = SB3HighLevelTrainer(self.config.high_level_config(), self.make_options_env, RunDir(folder))
+        self.high_level = trainer.train(resume=True)
+        self.high_level_steps = int(self.high_level.num_timesteps)
 
     # ---- playing
     def _affordance_fn(self, env: OptionsEnv) -> Any:
@@ -470,7 +457,7 @@ def write_hierarchical_report(run: RunDir, agent: HierarchicalAgent, result: dic
     zoo = agent.zoo
     rates = zoo.info.get("success_rates", {}).get("by_kind", {})
     if agent.config.planner == "sb3":
-        high = f"PPO over the options env ({agent.high_level_steps:,} env steps)"
+        high = f"{agent.config.high_level_algo.upper()} over the options env ({agent.high_level_steps:,} env steps)"
     elif agent.config.planner == "saycan":
         high = f"SayCan (`{agent.llm.config.spec}`, affordance: {agent.config.affordance})"
     else:

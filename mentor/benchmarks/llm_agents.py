@@ -198,7 +198,7 @@ class HierarchicalSayCanBenchAgent(HierarchicalBenchAgent):
 
 
 class HierarchicalSB3BenchAgent(HierarchicalBenchAgent):
-    """``mentor bench --agent hierarchical-sb3``: :class:`HierarchicalBenchAgent` with PPO over options as the high level."""
+    """``mentor bench --agent hierarchical-sb3``: :class:`HierarchicalBenchAgent` with an SB3 policy over options (PPO unless ``high_level_algo``) as the high level."""
 
     planner = "sb3"
 

@@ -79,8 +79,11 @@ def train_hierarchical_command(
         Optional[list[str]], typer.Option("--skill-env", help="Train skills on these envs (repeatable; default --env).")
     ] = None,
     high_level_steps: Annotated[
-        int, typer.Option(help="Env steps of PPO over the options env (--planner sb3).")
+        int, typer.Option(help="Env steps (under the options) of the SB3 high level's training (--planner sb3).")
     ] = 50_000,
+    high_level_algo: Annotated[
+        str, typer.Option(help="SB3 algorithm of the high level (--planner sb3): ppo, a2c or dqn.")
+    ] = "ppo",
     affordance: Annotated[str, typer.Option(help="SayCan affordance: value, success_rate or none.")] = "value",
     max_options: Annotated[int, typer.Option(help="Skills per episode before it is cut short.")] = 64,
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes on held-out seeds.")] = 10,
@@ -99,6 +102,7 @@ def train_hierarchical_command(
         skill_env_ids=list(skill_env) if skill_env else None,
         skill_timesteps=skill_steps,
         high_level_timesteps=high_level_steps,
+        high_level_algo=high_level_algo,
         affordance=affordance,
         max_options=max_options,
         n_eval_episodes=eval_episodes,

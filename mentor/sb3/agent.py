@@ -177,7 +177,11 @@ class SB3Agent:
         return {"agent": "sb3", **self.config.to_dict()}
 
     def training_callbacks(self) -> list[BaseCallback]:
-        """Callbacks beside the episode log, checkpoints, snapshots and progress bar; none here."""
+        """Callbacks that run before the episode log, checkpoints, snapshots and progress bar; none here.
+
+        Running first, one of them may set the step count that the others read (the hierarchy's
+        high level counts the env steps under its options).
+        """
         return []
 
     def wrap_training_vec_env(self, venv: VecEnv) -> VecEnv:
@@ -281,6 +285,7 @@ class SB3Agent:
         if remaining <= 0:
             return
         callbacks = [
+            *self.training_callbacks(),
             LogEpisodeOutcomes(self.run, elapsed),
             SaveResumableCheckpoint(self.run, cfg.checkpoint_freq, elapsed),
         ]
@@ -288,7 +293,6 @@ class SB3Agent:
             callbacks.append(SaveSnapshots(self.run.path / "snapshots", cfg.snapshot_steps))
         if cfg.progress_bar:
             callbacks.append(ShowTrainingProgress(cfg.total_timesteps))
-        callbacks.extend(self.training_callbacks())
         start = time.perf_counter()
         self.model.learn(
             total_timesteps=remaining,

@@ -3,6 +3,7 @@ import json
 import re
 
 import pytest
+from stable_baselines3 import A2C
 
 import mentor.agents.hierarchical as hierarchical_module
 from mentor.agents.hierarchical import (
@@ -80,12 +81,28 @@ def test_sb3_high_level_trains_within_its_env_step_budget(tmp_path, zoo_dir):
     spent = agent.train()
     assert 300 <= agent.high_level_steps < 300 + 4 * 64 * 40
     assert spent == agent.zoo.num_env_steps + agent.high_level_steps
-    assert (agent.run.path / "high_level.zip").exists()
+    assert (agent.run.path / "high_level" / "model.zip").exists()
     result = agent.evaluate(1)
     assert result["llm_calls_per_episode"] == 0 and result["episode_runs"][0]["trace"][0]["by"] == "sb3"
     reloaded = HierarchicalAgent(agent.config, agent.run)
     reloaded.train()
     assert reloaded.high_level_steps == agent.high_level_steps
+
+
+def test_the_sb3_high_level_takes_its_algorithm_and_hyperparameters_from_the_config(tmp_path, zoo_dir):
+    agent = _agent(
+        tmp_path,
+        zoo_dir,
+        planner="sb3",
+        high_level_timesteps=100,
+        high_level_algo="a2c",
+        high_level_hyperparams={"n_envs": 2, "n_steps": 4},
+    )
+    agent.train()
+    assert isinstance(agent.high_level, A2C) and agent.high_level.n_steps == 4 and agent.high_level.n_envs == 2
+    assert agent.high_level_steps >= 100
+    with pytest.raises(ConfigError, match=r"high-level algo 'sac' cannot act over skills"):
+        HierarchicalConfig(LEVEL, planner="sb3", high_level_algo="sac")
 
 
 def test_skills_are_trained_into_the_run_when_no_zoo_exists(tmp_path):
@@ -185,8 +202,8 @@ def _job(tmp_path, agent, budget, **options):
 def _cell_steps(tmp_path):
     cell = json.loads((tmp_path / "cell" / "cell.json").read_text())
     zoo = json.loads((tmp_path / "cell" / "skills" / "zoo.json").read_text())
-    high = tmp_path / "cell" / "high_level.json"
-    high_steps = json.loads(high.read_text())["env_steps"] if high.exists() else 0
+    high = tmp_path / "cell" / "high_level" / "checkpoints" / "state.json"
+    high_steps = json.loads(high.read_text())["num_timesteps"] if high.exists() else 0
     return cell["env_steps"], zoo["num_timesteps"], zoo["eval_env_steps"], high_steps
 
 
@@ -258,9 +275,9 @@ def test_demo_without_a_zoo_trains_skills_on_its_level_and_the_demo_levels(tmp_p
     monkeypatch.setenv("MENTOR_RUNS", str(tmp_path))
     trained = []
 
-    def tiny_zoo(config, run):
+    def tiny_zoo(config, run, resume=False):
         trained.append(config.env_ids)
-        return train_skill_zoo(dataclasses.replace(config, hyperparams=TINY, eval_episodes=2), run)
+        return train_skill_zoo(dataclasses.replace(config, hyperparams=TINY, eval_episodes=2), run, resume=resume)
 
     monkeypatch.setattr(hierarchical_module, "train_skill_zoo", tiny_zoo)
     run_hierarchical_demo(LEVEL, episodes=1, skill_timesteps=64, llm=ScriptedLLM(["1. explore"]))
