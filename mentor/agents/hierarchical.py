@@ -41,7 +41,7 @@ from mentor.planners.planner import Planner, PlannerConfig
 from mentor.planners.sb3_high_level import SB3HighLevelConfig, SB3HighLevelTrainer
 from mentor.runs import RunDir, atomic_write_text, runs_root
 from mentor.skills.library import library_class
-from mentor.skills.options import OptionsConfig, OptionsEnv
+from mentor.skills.options import AFFORDANCES, OptionsConfig, OptionsEnv
 from mentor.skills.training import check_skill_sampling
 from mentor.skills.zoo import ZOO_FILE, SkillZoo, SkillZooConfig, train_skill_zoo, zoo_run_name
 
@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 HIGH_LEVELS: tuple[str, ...] = ("llm", "saycan", "sb3")
-AFFORDANCES: tuple[str, ...] = ("value", "success_rate", "none")
 #: Subfolder of the agent's run that holds the SB3 high level's own run (model, checkpoints, metrics).
 HIGH_LEVEL_FOLDER = "high_level"
 #: Levels the demo trains its skills on, with the level it plays: skills trained on these together
@@ -173,6 +172,7 @@ class HierarchicalConfig:
             termination_critic=self.termination_critic,
             judge_threshold=self.judge_threshold,
             survival_interrupts=self.survival_interrupts,
+            affordance=self.affordance if self.planner != "sb3" else "none",
         )
 
     def high_level_config(self) -> SB3HighLevelConfig:
@@ -324,13 +324,6 @@ class HierarchicalAgent:
         self.high_level_steps = int(self.high_level.num_timesteps)
 
     # ---- playing
-    def _affordance_fn(self, env: OptionsEnv) -> Any:
-        if self.config.affordance == "value":
-            return env.affordances
-        if self.config.affordance == "success_rate":
-            return lambda skills: [self.zoo.success_rate(s) for s in skills]
-        return None
-
     def run_episode(self, env: OptionsEnv, seed: int) -> dict[str, Any]:
         """Play one episode; returns its outcome, the skills run and the LLM cost."""
         obs, info = env.reset(seed=seed)
@@ -347,7 +340,6 @@ class HierarchicalAgent:
             )
         if self.planner is not None:
             self.planner.reset()
-        affordance = self._affordance_fn(env)
         while True:
             skills = env.planner_skills() if self.config.planner != "sb3" else []
             if self.config.planner == "sb3":
@@ -359,7 +351,7 @@ class HierarchicalAgent:
                 obs, _, terminated, truncated, info = env.step(0)
                 source = "none available"
             else:
-                decision = self.planner.choose(info["text"], skills, affordance)
+                decision = self.planner.choose(info["text"], skills, info.get("affordances"))
                 source = decision.source
                 obs, _, terminated, truncated, info = env.step_skill(decision.skill)
                 self.planner.report(decision.skill, info["skill_success"])

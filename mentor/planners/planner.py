@@ -24,7 +24,7 @@ import difflib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from mentor.envs.text_view import TextObservation
@@ -45,13 +45,14 @@ __all__ = [
     "match_skill",
     "parse_plan",
     "plan_constraint",
-    "AffordanceFn",
+    "Affordances",
 ]
 
 PLANNER_MODES: tuple[str, ...] = ("llm", "saycan")
 
-#: ``skills -> affordance of each`` (in [0, 1]); ``None`` means every skill is equally afforded.
-AffordanceFn = Callable[[Sequence[Skill]], Sequence[float]]
+#: Skill name -> its affordance now (in [0, 1]), as the options env gives it in ``info["affordances"]``;
+#: ``None`` means every skill is equally afforded.
+Affordances = Mapping[str, float]
 
 _SYSTEM = (
     "You are the planner of an agent. You break a mission into steps. Answer with a numbered list of "
@@ -363,7 +364,7 @@ class Planner:
 
     # ---- decisions
     def choose(
-        self, text: TextObservation, skills: Sequence[Skill], affordance: AffordanceFn | None = None
+        self, text: TextObservation, skills: Sequence[Skill], affordances: Affordances | None = None
     ) -> Decision:
         """The skill to run now, from the current plan, a new plan, or SayCan, and how it was chosen.
 
@@ -379,15 +380,15 @@ class Planner:
         skills = [s for s in skills if failures[s.name] < self.config.max_failures] or list(skills)
         by_name = {s.name: s for s in skills}
         if self.config.mode == "llm":
-            skill = self._next_planned(text, by_name, affordance)
+            skill = self._next_planned(text, by_name, affordances)
             if skill is not None:
                 self.stats.planned_steps += 1
                 return Decision(skill, "plan")
-        skill, scores = self.saycan(text, skills, affordance)
+        skill, scores = self.saycan(text, skills, affordances)
         return Decision(skill, "saycan", {score.skill: score.combined for score in scores})
 
     def _next_planned(
-        self, text: TextObservation, by_name: dict[str, Skill], affordance: AffordanceFn | None
+        self, text: TextObservation, by_name: dict[str, Skill], affordances: Affordances | None
     ) -> Skill | None:
         """The next step of the plan (made again when needed), or ``None`` when no plan is left."""
         while True:
@@ -404,7 +405,7 @@ class Planner:
                 if not self._queue:
                     return None
             skill = by_name[self._queue.pop(0)]
-            if affordance is None or self.config.veto_below <= 0 or affordance([skill])[0] >= self.config.veto_below:
+            if affordances is None or self.config.veto_below <= 0 or affordances[skill.name] >= self.config.veto_below:
                 return skill
             self.stats.vetoed += 1
             self._needs_replan = not self._queue
@@ -460,7 +461,7 @@ class Planner:
         return [by_name[n] for n in matched][: self.config.max_plan_length]
 
     def saycan(
-        self, text: TextObservation, skills: Sequence[Skill], affordance: AffordanceFn | None = None
+        self, text: TextObservation, skills: Sequence[Skill], affordances: Affordances | None = None
     ) -> tuple[Skill, list[SayCanScore]]:
         """The skill with the highest usefulness x affordance, and every candidate's scores."""
         self.stats.saycan_decisions += 1
@@ -468,9 +469,9 @@ class Planner:
         if len(names) == 1:
             return skills[0], [SayCanScore(names[0], 1.0, 1.0)]
         loglik = self.llm.score(self.saycan_prompt(text), [f" {n}" for n in names], self.config.normalize)
-        affordances = list(affordance(skills)) if affordance is not None else [1.0] * len(skills)
+        weights = [affordances[n] for n in names] if affordances is not None else [1.0] * len(names)
         runs = Counter(name for name, _ in self._history)
-        scores = saycan_scores(names, loglik, affordances, self.config.min_affordance, runs, self.config.repeat_penalty)
+        scores = saycan_scores(names, loglik, weights, self.config.min_affordance, runs, self.config.repeat_penalty)
         best = max(range(len(scores)), key=lambda i: scores[i].combined)
         return skills[best], scores
 

@@ -5,9 +5,10 @@ catalogue (a fixed ``Discrete`` space; for libraries whose skill set varies, suc
 commands, it indexes the skills available now). Its observation is a dict: ``features`` (the
 library's high-level vector, for an SB3 policy) and ``text`` (the text view a planner reads). The
 reward is the env's reward summed over the skill's steps. ``info`` reports the skill's outcome, the
-low-level env steps of the episode and in total, and the available skills. A high level that
-scores skills reads :meth:`OptionsEnv.action_affordances` (the skill model's value of each) and
-``episode_skill_runs`` (how often each skill was chosen this episode), as SayCan does.
+low-level env steps of the episode and in total, the available skills and, with an ``affordance``
+set, ``info["affordances"]``: each skill offered to a planner with its affordance now, as SayCan
+weighs it. The LLM policy of :mod:`mentor.agents.llm_ppo` reads :meth:`OptionsEnv.action_affordances`
+and ``episode_skill_runs`` (how often each skill was chosen this episode) instead.
 
 A skill whose library has no predicate for it is judged by a critic, as ``termination_critic`` says:
 
@@ -44,11 +45,16 @@ __all__ = [
     "SuccessDetectorLike",
     "TrajectoryJudgeLike",
     "ONLY_FEATURES",
+    "AFFORDANCES",
     "TERMINATION_CRITICS",
 ]
 
 #: Key of the observation dict an SB3 high-level policy reads (use ``FilterObservation``).
 ONLY_FEATURES = ("features",)
+
+#: What ``info["affordances"]`` holds for each offered skill: the skill policy's ``value`` from the current
+#: state, its measured ``success_rate`` (a :class:`~mentor.skills.zoo.SkillZoo`'s), or nothing (``none``).
+AFFORDANCES: tuple[str, ...] = ("value", "success_rate", "none")
 
 #: Critics that end and judge skills without a predicate.
 TERMINATION_CRITICS: tuple[str, ...] = ("detector", "judge")
@@ -88,6 +94,8 @@ class OptionsConfig:
             (:meth:`~mentor.skills.library.SkillLibrary.urgent`: Crafter's drink, eat or sleep when
             that vital is low) and run the urgent one at once, in the same high-level step; the
             preempted skill counts as failed, and the steps of both count.
+        affordance: what ``info["affordances"]`` gives each skill offered to a planner (one of
+            :data:`AFFORDANCES`); ``none`` leaves the key out and costs nothing.
     """
 
     max_options: int | None = None
@@ -97,6 +105,7 @@ class OptionsConfig:
     termination_critic: str = "detector"
     judge_threshold: float = 0.5
     survival_interrupts: bool = False
+    affordance: str = "none"
 
     def __post_init__(self) -> None:
         if self.max_options is not None and self.max_options < 1:
@@ -111,6 +120,8 @@ class OptionsConfig:
             )
         if not 0.0 < self.judge_threshold < 1.0:
             raise ConfigError(f"judge_threshold ({self.judge_threshold}) must lie strictly between 0 and 1.")
+        if self.affordance not in AFFORDANCES:
+            raise ConfigError(f"affordance {self.affordance!r} is not one of {', '.join(AFFORDANCES)}.")
 
 
 class OptionsEnv(gym.Env):
@@ -155,6 +166,11 @@ class OptionsEnv(gym.Env):
         self.success_detector = success_detector
         self.judge = judge
         self.llm = llm
+        if self.config.affordance == "success_rate" and not hasattr(policy, "success_rate"):
+            raise ConfigError(
+                f"affordance 'success_rate' needs a skill policy that measured its skills (a SkillZoo); "
+                f"{type(policy).__name__} has no success_rate; use 'value' or 'none'."
+            )
         catalogue = self.library.catalogue()
         self.action_space = spaces.Discrete(len(catalogue) if catalogue is not None else self.config.max_available)
         self.observation_space = spaces.Dict(
@@ -369,7 +385,7 @@ class OptionsEnv(gym.Env):
         }
 
     def _info(self, **extra: Any) -> dict[str, Any]:
-        return {
+        info = {
             "text": self.library.text(),
             "available": [s.name for s in self.library.available()],
             "env_steps": self.episode_env_steps,
@@ -377,6 +393,14 @@ class OptionsEnv(gym.Env):
             "options": self.episode_options,
             **extra,
         }
+        if self.config.affordance != "none":
+            skills = self.planner_skills()
+            if self.config.affordance == "value":
+                values = self.affordances(skills)
+            else:
+                values = [self.policy.success_rate(skill) for skill in skills]
+            info["affordances"] = {skill.name: float(v) for skill, v in zip(skills, values)}
+        return info
 
     def close(self) -> None:
         self.env.close()

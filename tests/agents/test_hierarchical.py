@@ -70,10 +70,16 @@ def test_affordances_come_from_the_zoo(tmp_path, zoo_dir, affordance):
     agent = _agent(tmp_path, zoo_dir, ScriptedLLM(scorer=lambda p, c: 0.0), planner="saycan", affordance=affordance)
     agent.prepare_skills()
     env = agent.make_options_env()
-    env.reset(seed=0)
-    skills = env.available()
-    values = agent._affordance_fn(env)(skills)
-    assert len(values) == len(skills) and all(0.0 <= v <= 1.0 for v in values)
+    _, info = env.reset(seed=0)
+    skills = env.planner_skills()
+    values = info["affordances"]
+    assert list(values) == [s.name for s in skills] and all(0.0 <= v <= 1.0 for v in values.values())
+    if affordance == "success_rate":
+        assert values == {s.name: agent.zoo.success_rate(s) for s in skills}
+    else:
+        assert values == dict(zip(values, env.affordances(skills)))
+    _, _, _, _, info = env.step_skill(skills[0])
+    assert list(info["affordances"]) == [s.name for s in env.planner_skills()]  # every step gives them anew
 
 
 def test_sb3_high_level_trains_within_its_env_step_budget(tmp_path, zoo_dir):

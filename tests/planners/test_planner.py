@@ -209,11 +209,11 @@ def test_planner_uses_saycan_once_its_plan_budget_is_spent():
 def test_planned_steps_with_a_low_affordance_are_vetoed():
     llm = ScriptedLLM(["1. open the red door\n2. explore", "1. pick up the red key"])
     planner = Planner(llm, PlannerConfig(veto_below=0.2))
-    affordance = lambda skills: [0.05 if s.kind == "open" else 0.9 for s in skills]  # noqa: E731
-    decision = planner.choose(TEXT, SKILLS, affordance)
+    affordances = {s.name: 0.05 if s.kind == "open" else 0.9 for s in SKILLS}
+    decision = planner.choose(TEXT, SKILLS, affordances)
     assert decision.skill.name == "explore" and decision.source == "plan" and decision.scores == {}
     assert planner.stats.vetoed == 1
-    assert planner.choose(TEXT, SKILLS, affordance).skill.name == "pick up the red key"
+    assert planner.choose(TEXT, SKILLS, affordances).skill.name == "pick up the red key"
     assert planner.stats.plans == 2
 
 
@@ -258,10 +258,10 @@ def test_saycan_picks_usefulness_times_affordance():
     llm = ScriptedLLM(scorer=lambda p, c: math.log(4) if "open" in c else 0.0)
     planner = Planner(llm, PlannerConfig(mode="saycan"))
     skills = SKILLS[:2]
-    chosen, scores = planner.saycan(TEXT, skills, lambda ss: [0.9, 0.1])
+    chosen, scores = planner.saycan(TEXT, skills, {skills[0].name: 0.9, skills[1].name: 0.1})
     assert chosen.name == "pick up the red key"
     assert [round(s.combined, 3) for s in scores] == [0.18, 0.08]
-    chosen, _ = planner.saycan(TEXT, skills, lambda ss: [0.2, 0.9])
+    chosen, _ = planner.saycan(TEXT, skills, {skills[0].name: 0.2, skills[1].name: 0.9})
     assert chosen.name == "open the red door"
     assert planner.stats.saycan_decisions == 2 and llm.usage.calls == 2
 
@@ -298,7 +298,7 @@ def test_saycan_mode_never_generates():
 def test_saycan_with_the_tiny_model_scores_every_candidate():
     llm = make_llm("transformers:tiny", cache=False)
     planner = Planner(llm, PlannerConfig(mode="saycan"))
-    skill, scores = planner.saycan(TEXT, SKILLS, lambda ss: [0.5] * len(ss))
+    skill, scores = planner.saycan(TEXT, SKILLS, dict.fromkeys((s.name for s in SKILLS), 0.5))
     assert skill in SKILLS and len(scores) == len(SKILLS)
     assert sum(s.usefulness for s in scores) == pytest.approx(1.0)
     assert all(isinstance(s, SayCanScore) for s in scores)

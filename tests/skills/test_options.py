@@ -137,6 +137,20 @@ def test_affordances_are_the_policy_values_and_zero_where_a_skill_cannot_start()
     assert env.affordances(skills) == [0.7, 0.0]
 
 
+def test_info_gives_each_offered_skill_its_affordance_only_when_asked():
+    _, info = _env(FixedPolicy(TURN_LEFT, value=0.7)).reset(seed=0)
+    assert "affordances" not in info
+    env = _env(FixedPolicy(TURN_LEFT, value=0.7), affordance="value")
+    _, info = env.reset(seed=0)
+    offered = [s.name for s in env.planner_skills()]
+    assert list(info["affordances"]) == offered
+    assert info["affordances"] == dict(zip(offered, env.affordances(env.planner_skills())))
+    with pytest.raises(ConfigError, match=r"affordance 'success_rate' needs a skill policy .*FixedPolicy has no"):
+        _env(FixedPolicy(TURN_LEFT), affordance="success_rate")
+    with pytest.raises(ConfigError, match=r"affordance 'values' is not one of value, success_rate, none"):
+        OptionsConfig(affordance="values")
+
+
 def test_step_rejects_actions_outside_the_space():
     env = _env()
     env.reset(seed=0)
