@@ -16,6 +16,10 @@ plus the steps the skills took while the high level trained.
     python benchmarks/llm_finetune_hierarchical.py                      # KeyCorridorS3R3, prior 1 and 0, 30 minutes each
     python benchmarks/llm_finetune_hierarchical.py --env mentor/BabyAI-UnlockPickup-v0 --minutes 10 --prior-weights 1
     python benchmarks/llm_finetune_hierarchical.py -p learning_rate=0.001 -p n_epochs=2    # FinetuneConfig fields
+    python benchmarks/llm_finetune_hierarchical.py --env mentor/MiniGrid-MultiRoom-N4-S5-v0 --levels-only
+
+Each run puts its level's row (SayCan and every arm, with its command, date and zoo) into ``levels``,
+keeping the rows of other levels; ``--levels-only`` changes nothing else in the file.
 
 Writes benchmarks/results/llm_finetune_hierarchical.json (``saycan_success``, ``zero_shot_success``
 and ``finetuned_success`` of the first arm, ``arms`` with each arm's curve, ``levels``, throughput)
@@ -79,6 +83,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--llm", default="transformers:embedded", help="LLM spec of a transformers model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", "-p", action="append", default=[], help="FinetuneConfig override key=value")
+    parser.add_argument(
+        "--levels-only",
+        action="store_true",
+        help="only add or replace this level's row in the existing --out file's levels",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "llm_finetune_hierarchical.json")
     args = parser.parse_args()
     if args.minutes <= 0 or args.points < 1 or args.eval_episodes < 1:
@@ -87,6 +96,8 @@ def parse_args() -> argparse.Namespace:
         args.prior_weights = [float(w) for w in args.prior_weights.split(",")]
     except ValueError:
         parser.error(f"--prior-weights {args.prior_weights!r} must be comma-separated numbers, e.g. 1,0")
+    if args.levels_only and not args.out.exists():
+        parser.error(f"--levels-only adds a row to an existing results file, and {args.out} does not exist")
     envs = [e for e in args.skill_envs.split(",") if e]
     args.skill_envs = envs if args.env in envs else [args.env, *envs]
     if args.zoo is not None:
@@ -238,7 +249,21 @@ def main() -> None:
         **{f"prior_{arm['prior_weight']:g}_zero_shot_success": arm["zero_shot_success"] for arm in arms},
         **{f"prior_{arm['prior_weight']:g}_finetuned_success": arm["finetuned_success"] for arm in arms},
         "minutes_per_arm": first["minutes"],
+        "eval_episodes": args.eval_episodes,
+        "zoo": str(zoo.path),
+        "run_dir": str(run.path),
     }
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    provenance_now = provenance()
+    level.update(command=provenance_now["command"], date=provenance_now["date"])
+    levels = [row for row in previous.get("levels", []) if row["env_id"] != args.env] + [level]
+    if args.levels_only:
+        previous["levels"] = levels
+        png = args.out.with_name(f"{args.out.stem}_{args.env.split('/')[-1]}.png")
+        plot(args, zoo, arms, saycan, png)
+        args.out.write_text(json.dumps(previous, indent=2) + "\n")
+        print(f"wrote the {args.env} row of {args.out}, and {png}")
+        return
     results = {
         "benchmark": "llm_finetune_hierarchical",
         "env_id": args.env,
@@ -261,10 +286,10 @@ def main() -> None:
         "curve": first["curve"],
         "throughput": first["throughput"],
         "arms": arms,
-        "levels": [level],
+        "levels": levels,
         "wall_seconds": time.perf_counter() - start,
         "run_dir": str(run.path),
-        **provenance(),
+        **provenance_now,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     png = args.out.with_suffix(".png")
