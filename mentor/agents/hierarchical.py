@@ -343,15 +343,14 @@ class HierarchicalAgent:
         while True:
             skills = env.planner_skills() if self.config.planner != "sb3" else []
             if self.config.planner == "sb3":
-                features = obs["features"]
-                action, _ = self.high_level.predict(features, deterministic=True)
+                action, _ = self.high_level.predict(obs, deterministic=True)
                 obs, _, terminated, truncated, info = env.step(int(action))
                 source = "sb3"
             elif not skills:
                 obs, _, terminated, truncated, info = env.step(0)
                 source = "none available"
             else:
-                decision = self.planner.choose(info["text"], skills, info.get("affordances"))
+                decision = self.planner.choose(env.describe(), skills, info.get("affordances"))
                 source = decision.source
                 obs, _, terminated, truncated, info = env.step_skill(decision.skill)
                 self.planner.report(decision.skill, info["skill_success"])

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gymnasium.wrappers import FilterObservation, FlattenObservation
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
@@ -26,7 +25,7 @@ from mentor.errors import ConfigError
 from mentor.runs import RunDir
 from mentor.sb3.agent import SB3Agent, SB3Config
 from mentor.sb3.hyperparams import load_hyperparams, validate_hyperparams
-from mentor.skills.options import ONLY_FEATURES, OptionsEnv
+from mentor.skills.options import OptionsEnv
 
 __all__ = ["HIGH_LEVEL_ALGOS", "SB3HighLevelConfig", "SB3HighLevelTrainer", "options_hyperparams_key"]
 
@@ -130,10 +129,7 @@ class SB3HighLevelTrainer(SB3Agent):
         self.make_options_env = make_options_env
 
     def make_vec_env(self, n_envs: int, seed: int) -> VecEnv:
-        def thunk() -> FlattenObservation:
-            return FlattenObservation(FilterObservation(self.make_options_env(), list(ONLY_FEATURES)))
-
-        venv = DummyVecEnv([thunk for _ in range(n_envs)])
+        venv = DummyVecEnv([self.make_options_env for _ in range(n_envs)])
         venv.seed(seed)
         return venv
 

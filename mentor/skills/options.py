@@ -2,9 +2,10 @@
 
 :class:`OptionsEnv` is a gymnasium env over a mentor env. Its action indexes the skill library's
 catalogue (a fixed ``Discrete`` space; for libraries whose skill set varies, such as TextWorld's
-commands, it indexes the skills available now). Its observation is a dict: ``features`` (the
-library's high-level vector, for an SB3 policy) and ``text`` (the text view a planner reads). The
-reward is the env's reward summed over the skill's steps. ``info`` reports the skill's outcome, the
+commands, it indexes the skills available now). Its observation is the library's high-level feature
+vector, for an SB3 policy. An LLM reads the state through one channel, the text view every mentor env
+has: :meth:`OptionsEnv.describe` (:func:`mentor.envs.describe`), with the skills offered now as its
+actions. The reward is the env's reward summed over the skill's steps. ``info`` reports the skill's outcome, the
 low-level env steps of the episode and in total, the available skills and, with an ``affordance``
 set, ``info["affordances"]``: each skill offered to a planner with its affordance now, as SayCan
 weighs it. The LLM policy of :mod:`mentor.agents.llm_ppo` reads :meth:`OptionsEnv.action_affordances`
@@ -22,7 +23,6 @@ A skill whose library has no predicate for it is judged by a critic, as ``termin
 from __future__ import annotations
 
 import dataclasses
-import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,13 +44,9 @@ __all__ = [
     "OptionsEnv",
     "SuccessDetectorLike",
     "TrajectoryJudgeLike",
-    "ONLY_FEATURES",
     "AFFORDANCES",
     "TERMINATION_CRITICS",
 ]
-
-#: Key of the observation dict an SB3 high-level policy reads (use ``FilterObservation``).
-ONLY_FEATURES = ("features",)
 
 #: What ``info["affordances"]`` holds for each offered skill: the skill policy's ``value`` from the current
 #: state, its measured ``success_rate`` (a :class:`~mentor.skills.zoo.SkillZoo`'s), or nothing (``none``).
@@ -84,7 +80,6 @@ class OptionsConfig:
         max_options: skills per episode before it is truncated (``None``: only the env's own limit).
         not_started_reward: reward of a skill that could not start (its target is unknown).
         max_available: size of the action space when the library's skill set varies (TextWorld).
-        max_text_length: characters of the ``text`` observation kept.
         termination_critic: what judges a skill without a predicate: ``detector`` (a success
             detector on the text before and after, once the skill hit its step limit) or ``judge``
             (a trajectory judge after every step; the skill ends once it is judged complete).
@@ -101,7 +96,6 @@ class OptionsConfig:
     max_options: int | None = None
     not_started_reward: float = 0.0
     max_available: int = 64
-    max_text_length: int = 8192
     termination_critic: str = "detector"
     judge_threshold: float = 0.5
     survival_interrupts: bool = False
@@ -112,8 +106,6 @@ class OptionsConfig:
             raise ConfigError(f"max_options ({self.max_options}) must be at least 1, or None for no limit.")
         if self.max_available < 1:
             raise ConfigError(f"max_available ({self.max_available}) must be at least 1.")
-        if self.max_text_length < 16:
-            raise ConfigError(f"max_text_length ({self.max_text_length}) must be at least 16.")
         if self.termination_critic not in TERMINATION_CRITICS:
             raise ConfigError(
                 f"termination_critic {self.termination_critic!r} is not one of {', '.join(TERMINATION_CRITICS)}."
@@ -173,12 +165,7 @@ class OptionsEnv(gym.Env):
             )
         catalogue = self.library.catalogue()
         self.action_space = spaces.Discrete(len(catalogue) if catalogue is not None else self.config.max_available)
-        self.observation_space = spaces.Dict(
-            {
-                "features": self.library.high_level_space,
-                "text": spaces.Text(self.config.max_text_length, min_length=0, charset=string.printable),
-            }
-        )
+        self.observation_space = self.library.high_level_space
         self.num_env_steps = 0
         self.episode_env_steps = 0
         self.episode_options = 0
@@ -187,7 +174,7 @@ class OptionsEnv(gym.Env):
         self._last_info: dict[str, Any] = {}
 
     # ---- gymnasium API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._obs, info = self.env.reset(seed=seed, options=options)
         self._last_info = info
@@ -196,7 +183,7 @@ class OptionsEnv(gym.Env):
         self.episode_skill_runs = Counter()
         return self._observation(), self._info()
 
-    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Run the skill at index ``action`` (of the catalogue, or of the available skills)."""
         if not self.action_space.contains(action):
             raise ValueError(f"action ({action!r}) must be an integer in [0, {self.action_space.n - 1}].")
@@ -208,7 +195,9 @@ class OptionsEnv(gym.Env):
             return self._not_started(None)
         return self.step_skill(available[int(action)])
 
-    def step_skill(self, skill: Skill | str, *, interruptible: bool = True) -> tuple[dict, float, bool, bool, dict]:
+    def step_skill(
+        self, skill: Skill | str, *, interruptible: bool = True
+    ) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Run one skill (or the skill of that name) until it succeeds, times out or the episode ends.
 
         With ``survival_interrupts`` an urgent skill preempts it and runs at once: ``info["interrupt"]``
@@ -318,7 +307,7 @@ class OptionsEnv(gym.Env):
         """:meth:`affordances` of the skills named ``actions`` (names from :meth:`admissible_actions`)."""
         return self.affordances([self.library.skill(name) for name in actions])
 
-    def _not_started(self, skill: Skill | None) -> tuple[dict, float, bool, bool, dict]:
+    def _not_started(self, skill: Skill | None) -> tuple[np.ndarray, float, bool, bool, dict]:
         self.episode_options += 1
         info: dict[str, Any] = {}
         truncated = self._truncate(False, False, info)
@@ -376,17 +365,11 @@ class OptionsEnv(gym.Env):
         text = self.library.text()
         return "\n".join(part for part in (text.feedback, text.observation) if part)
 
-    def _observation(self) -> dict[str, Any]:
-        text = self.library.text().to_prompt()
-        printable = "".join(ch if ch in string.printable else "?" for ch in text)
-        return {
-            "features": self.library.high_level_features(self._obs).astype(np.float32),
-            "text": printable[: self.config.max_text_length],
-        }
+    def _observation(self) -> np.ndarray:
+        return self.library.high_level_features(self._obs).astype(np.float32)
 
     def _info(self, **extra: Any) -> dict[str, Any]:
         info = {
-            "text": self.library.text(),
             "available": [s.name for s in self.library.available()],
             "env_steps": self.episode_env_steps,
             "total_env_steps": self.num_env_steps,

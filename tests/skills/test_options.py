@@ -37,14 +37,17 @@ def test_passes_the_gymnasium_env_checker():
     check_env(env, skip_render_check=True)
 
 
-def test_spaces_follow_the_catalogue_and_the_observation_carries_the_text_view():
+def test_spaces_follow_the_catalogue_and_the_text_reaches_an_llm_through_describe_only():
     env = _env()
     obs, info = env.reset(seed=0)
     assert env.action_space.n == len(env.library.catalogue())
     assert env.observation_space.contains(obs)
-    assert obs["text"].startswith("Goal: pick up the purple box")
+    np.testing.assert_array_equal(obs, env.library.high_level_features(env._obs))
     assert info["available"] == ["pick up the green key", "explore", "go to the green key"]
-    assert info["env_steps"] == 0 and info["text"].mission == "pick up the purple box"
+    assert info["env_steps"] == 0 and "text" not in info
+    text = me.describe(env)
+    assert text.mission == "pick up the purple box"
+    assert text.actions == tuple(env.admissible_actions())
 
 
 def test_the_text_view_offers_skill_names_that_map_to_their_actions():
@@ -163,7 +166,6 @@ def test_step_rejects_actions_outside_the_space():
     [
         ({"max_options": 0}, r"max_options \(0\)"),
         ({"max_available": 0}, r"max_available \(0\)"),
-        ({"max_text_length": 4}, r"max_text_length \(4\)"),
         ({"termination_critic": "oracle"}, "termination_critic 'oracle' is not one of detector, judge"),
         ({"judge_threshold": 1.0}, r"judge_threshold \(1.0\) must lie strictly between 0 and 1"),
     ],
