@@ -73,6 +73,7 @@ from mentor.rewards.rollouts import (
     screen_reward,
 )
 from mentor.rewards.state import describe_state
+from mentor.rewards.strategies import make_strategy
 from mentor.rewards.tasks import RewardTask
 from mentor.rewards.training import RewardTrainJob, RewardTrainResult, load_result, train_reward_job
 from mentor.runs import RunDir, atomic_write_text
@@ -112,7 +113,8 @@ class RewardLoop:
         llm: an LLM, a spec (``"transformers:embedded"``, ``"openai:..."``) or ``None`` (``$MENTOR_LLM``
             or the embedded model).
         run: the run folder; ``None`` creates ``runs/<date>-reward-<task>``.
-        feedback: Text2Reward's human feedback source (see :mod:`mentor.rewards.feedback`).
+        feedback: Text2Reward's human feedback source (see :mod:`mentor.rewards.feedback`); the config's
+            ``mode`` picks the search strategy (:mod:`mentor.rewards.strategies`).
     """
 
     def __init__(
@@ -127,7 +129,7 @@ class RewardLoop:
         self.config = config or RewardLoopConfig()
         self._llm = llm
         self.run = run if run is not None else RunDir.create(f"reward-{task.name}")
-        self.feedback = feedback
+        self.strategy = make_strategy(self.config.mode, feedback)
         self.executor = make_executor(self.config.executor)
         self.hyperparams = {**task.hyperparams, **self.config.hyperparams}
         self._usage_before = Usage()
@@ -174,7 +176,7 @@ class RewardLoop:
         previous: list[Candidate] = []
         feedback_text: str | None = None
         for iteration in range(cfg.iterations):
-            if cfg.mode == "text2reward" and iteration > 0 and feedback_text is None:
+            if not self.strategy.continues(iteration, feedback_text):
                 break
             messages = self._messages(base_messages, previous, feedback_text)
             current = self._sample(iteration, messages)
@@ -183,8 +185,9 @@ class RewardLoop:
             self._reflect(current)
             candidates += current
             previous = current
-            if cfg.mode == "text2reward" and iteration + 1 < cfg.iterations:
-                feedback_text = self._human_feedback(iteration, current[0])
+            if iteration + 1 < cfg.iterations:
+                folder = self.run.path / f"iter-{iteration:02d}"
+                feedback_text = self.strategy.human_feedback(folder, current[0], self.task.fitness)
         best = self._best(candidates)
         final = self._final(best)
         return self._finish(candidates, best, final, baselines, start)
@@ -451,24 +454,6 @@ class RewardLoop:
                 atomic_write_text(
                     self.run.path / c.label / "reflection.md", reflection(c.result, self.task.fitness) + "\n"
                 )
-
-    def _human_feedback(self, iteration: int, candidate: Candidate) -> str | None:
-        path = self.run.path / f"iter-{iteration:02d}" / "human_feedback.txt"
-        if path.exists():
-            # answered before a resume: a source that reads in order moves past that round's answer
-            skip = getattr(self.feedback, "skip", None)
-            if skip is not None:
-                skip(1)
-            return path.read_text().strip() or None
-        if self.feedback is None:
-            return None
-        if candidate.result is not None and candidate.result.ok:
-            summary = reflection(candidate.result, self.task.fitness).split("\nPlease carefully")[0]
-        else:
-            summary = f"The reward was rejected: {candidate.reason}"
-        text = self.feedback(f"Reward {candidate.label}:\n{candidate.code or candidate.response}\n{summary}")
-        atomic_write_text(path, (text or "") + "\n")
-        return text
 
     def _best(self, candidates: list[Candidate]) -> Candidate | None:
         """The fittest trained candidate that passed the screen (so that ``audit`` chooses as ``drop`` would);

@@ -8,10 +8,11 @@ from typing import Any
 from mentor.errors import ConfigError
 from mentor.executors import ExecutorConfig
 from mentor.rewards.sandbox import SandboxConfig
+from mentor.rewards.strategies import STRATEGIES
 
 __all__ = ["MODES", "PRERANK_MODES", "RewardLoopConfig", "RewardLoopResult"]
 
-MODES = ("eureka", "text2reward")
+MODES = tuple(STRATEGIES)
 PRERANK_MODES = ("off", "drop", "audit")
 
 
@@ -96,12 +97,16 @@ class RewardLoopConfig:
             self.executor = ExecutorConfig(**self.executor)
         if isinstance(self.sandbox, dict):
             self.sandbox = SandboxConfig(**self.sandbox)
+        strategy = STRATEGIES[self.mode]
         if self.samples is None:
-            self.samples = 4 if self.mode == "eureka" else 1
+            self.samples = strategy.default_samples
         if self.temperature is None:
-            self.temperature = 0.7 if self.mode == "eureka" else 0.0
-        if self.mode == "text2reward" and self.samples != 1:
-            raise ConfigError(f"text2reward mode writes one reward per round; samples ({self.samples}) must be 1.")
+            self.temperature = strategy.default_temperature
+        if strategy.max_samples is not None and self.samples > strategy.max_samples:
+            raise ConfigError(
+                f"{self.mode} mode writes {strategy.max_samples} reward per round; samples ({self.samples}) "
+                f"must be at most {strategy.max_samples}."
+            )
         if self.samples < 1 or self.iterations < 1:
             raise ConfigError(f"samples ({self.samples}) and iterations ({self.iterations}) must be at least 1.")
         if self.samples > 1 and self.temperature <= 0:

@@ -390,7 +390,7 @@ def test_references_are_cached_per_task_and_setting(fake_trainer, monkeypatch):
         ({"prerank": "maybe"}, r"prerank \('maybe'\) must be one of off, drop, audit"),
         (
             {"mode": "text2reward", "samples": 4},
-            r"text2reward mode writes one reward per round; samples \(4\) must be 1",
+            r"text2reward mode writes 1 reward per round; samples \(4\) must be at most 1",
         ),
         ({"samples": 2, "temperature": 0.0}, r"samples \(2\) > 1 needs temperature > 0"),
         ({"iterations": 0}, r"iterations \(0\) must be at least 1"),
