@@ -357,6 +357,7 @@ class HierarchicalAgent:
             trace.append(
                 {
                     "skill": info["skill"],
+                    "kind": info["skill_kind"],
                     "success": info["skill_success"],
                     "steps": info["skill_steps"],
                     "started": info["skill_started"],

@@ -246,6 +246,7 @@ class OptionsEnv(gym.Env):
         self.episode_options += 1
         out = {
             "skill": skill.name,
+            "skill_kind": skill.kind,
             "skill_started": True,
             "skill_success": success,
             "skill_steps": ctx.steps,
@@ -313,6 +314,7 @@ class OptionsEnv(gym.Env):
         truncated = self._truncate(False, False, info)
         out = {
             "skill": skill.name if skill is not None else None,
+            "skill_kind": skill.kind if skill is not None else None,
             "skill_started": False,
             "skill_success": False,
             "skill_steps": 0,

@@ -78,7 +78,7 @@ def test_a_skill_times_out_after_its_step_limit_and_steps_are_counted():
     env.reset(seed=0)
     skill = env.library.skill("pick up the green key")
     _, _, _, _, info = env.step(env.library.catalogue().index(skill))
-    assert info["skill"] == skill.name
+    assert info["skill"] == skill.name and info["skill_kind"] == skill.kind
     assert not info["skill_success"] and info["timed_out"]
     assert info["skill_steps"] == skill.max_steps == policy.calls
     _, _, _, _, info = env.step_skill("explore")
