@@ -1,35 +1,24 @@
-"""benchmarks/reward_generation.py's task rows and totals, from loop runs with a scripted LLM and the fake trainer."""
+"""The reward-generation suite's task rows and totals (mentor.benchmarks.reward_suite), from loop runs with a scripted
+LLM and the fake trainer."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from mentor.benchmarks import reward_suite as bench
 from mentor.executors import ExecutorConfig
 from mentor.llm.testing import ScriptedLLM
 from mentor.rewards.loop import RewardLoop
 from mentor.rewards.loop_config import RewardLoopConfig
 from mentor.runs import RunDir
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "reward_generation.py"
 SIGNATURE = "def compute_reward(state, action, next_state):\n"
 GOOD = "```python\n# fitness: 0.4\n" + SIGNATURE + "    return -0.01, {'time': -0.01}\n```"
 WRONG_SIGNATURE = "```python\ndef compute_reward(state):\n    return 0.0, {}\n```"
 IMPORT_OS = "```python\nimport os\n" + SIGNATURE + "    return 0.0, {}\n```"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("reward_generation_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run(bench, replies: list[str], baselines: bool, name: str = "doorkey") -> dict:
+def run(replies: list[str], baselines: bool, name: str = "doorkey") -> dict:
     task = bench.bench_task(name, "ppo")
     config = RewardLoopConfig(
         iterations=1,
@@ -46,8 +35,8 @@ def run(bench, replies: list[str], baselines: bool, name: str = "doorkey") -> di
     return bench.task_row(task, result, llm_calls=1)
 
 
-def test_rows_count_rejection_reasons_and_keep_none_when_not_comparable(bench, fake_trainer):
-    compared = run(bench, [GOOD, WRONG_SIGNATURE, WRONG_SIGNATURE, IMPORT_OS], baselines=True)
+def test_rows_count_rejection_reasons_and_keep_none_when_not_comparable(fake_trainer):
+    compared = run([GOOD, WRONG_SIGNATURE, WRONG_SIGNATURE, IMPORT_OS], baselines=True)
     assert compared["generated_ge_human"] is False and compared["algo"] == "ppo"
     assert compared["rejections"] == {"extraction": 0, "gate": 3, "validation": 0, "prerank": 0, "training": 0}
     assert compared["rejection_reasons"] == {
@@ -56,12 +45,12 @@ def test_rows_count_rejection_reasons_and_keep_none_when_not_comparable(bench, f
             "import of 'os' is not allowed (allowed: math, numpy)": 1,
         }
     }
-    nothing_trained = run(bench, [WRONG_SIGNATURE, "no code"], baselines=True)
+    nothing_trained = run([WRONG_SIGNATURE, "no code"], baselines=True)
     assert nothing_trained["generated_ge_human"] is None
     assert nothing_trained["rejection_reasons"]["extraction"] == {
         "the answer has no ```python block that defines compute_reward(state, action, ...": 1
     }
-    no_human = run(bench, [GOOD], baselines=False)
+    no_human = run([GOOD], baselines=False)
     assert no_human["generated_ge_human"] is None
 
     summary = bench.summarize([compared, nothing_trained, no_human], "off")
@@ -70,11 +59,17 @@ def test_rows_count_rejection_reasons_and_keep_none_when_not_comparable(bench, f
     assert bench.summarize([nothing_trained], "off")["share_generated_ge_human"] is None
 
 
-def test_algo_option_and_its_note(bench, monkeypatch):
+def test_algo_option_and_its_note():
     assert bench.bench_task("halfcheetah_forward", "ppo").algo == "ppo"
     assert bench.bench_task("halfcheetah_forward", "task").algo == "sac"
     assert "ppo for every task" in bench.algo_description("ppo") and "sac on MuJoCo" in bench.algo_description("task")
-    monkeypatch.setattr(sys, "argv", ["reward_generation.py"])
-    assert bench.parse_args().algo == "ppo"
-    monkeypatch.setattr(sys, "argv", ["reward_generation.py", "--algo", "task"])
-    assert bench.parse_args().algo == "task"
+
+
+def test_the_screen_points_are_normalised_by_the_human_and_sparse_fitness():
+    row = {
+        "human_fitness": 1.0,
+        "sparse_fitness": 0.5,
+        "screen_points": [{"ranking_score": 0.8, "fitness": 1.5}, {"ranking_score": -0.2, "fitness": 0.5}],
+    }
+    assert bench.normalized_screen_points(row) == [(0.8, 2.0), (-0.2, 0.0)]
+    assert bench.normalized_screen_points({**row, "sparse_fitness": 1.0}) == []
