@@ -18,7 +18,7 @@ PACKAGE = Path(mentor.__file__).parent
 
 #: Floor of each top-level room of ``mentor``, bottom up.
 FLOORS: dict[str, int] = {
-    **dict.fromkeys(["__init__", "errors", "paths", "runs", "overrides", "executors"], 0),
+    **dict.fromkeys(["__init__", "errors", "config", "paths", "runs", "overrides", "executors"], 0),
     **dict.fromkeys(["envs", "llm", "evaluation", "sb3"], 1),
     **dict.fromkeys(["skills", "planners", "rewards", "critics"], 2),
     "agents": 3,

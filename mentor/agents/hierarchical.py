@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from mentor.config import DictConfig
 from mentor.envs import family_of
 from mentor.envs import make as make_env
 from mentor.envs import spec as env_spec
@@ -71,7 +72,7 @@ DEMO_SKILL_ENV_IDS: tuple[str, ...] = (
 
 
 @dataclass
-class HierarchicalConfig:
+class HierarchicalConfig(DictConfig):
     """A hierarchical agent on one env.
 
     Attributes:
@@ -184,13 +185,6 @@ class HierarchicalConfig:
             seed=self.seed,
             hyperparams=self.high_level_hyperparams,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HierarchicalConfig:
-        return cls(**data)
 
 
 def find_zoo(env_id: str, root: Path | str | None = None) -> Path | None:

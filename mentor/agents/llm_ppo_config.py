@@ -5,13 +5,13 @@ Every field carries its help text in ``metadata["help"]``; ``mentor train llm-pp
 
 from __future__ import annotations
 
-import dataclasses
 import string
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mentor.agents.llm_policy import DEFAULT_LORA_TARGETS
+from mentor.config import DictConfig
 from mentor.errors import ConfigError
 from mentor.llm import NORMALIZATIONS, parse_spec
 from mentor.llm.config import DTYPES
@@ -35,7 +35,7 @@ def _help(text: str) -> dict[str, str]:
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(DictConfig):
     """Settings of online RL fine-tuning of the LLM policy, grouped by concern.
 
     Example:
@@ -281,25 +281,3 @@ class FinetuneConfig:
     def uses_value(self) -> bool:
         """Whether the value head is trained (``gae``)."""
         return self.advantage == "gae"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("rollout_size")
-        data["tasks"] = list(data["tasks"])
-        for key in ("actions", "lora_target_modules"):
-            if data[key] is not None:
-                data[key] = list(data[key])
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        """A config from :meth:`to_dict` output or YAML; unknown keys are rejected with the known ones listed.
-
-        Raises:
-            ConfigError: a key is not a field.
-        """
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown FinetuneConfig key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
-        return cls(**data)

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
+from mentor.config import DictConfig
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError
 from mentor.llm import LLMConfig, Message, make_llm
@@ -264,7 +265,7 @@ class ProgramScorer:
 
 
 @dataclass
-class RewardWriterConfig:
+class RewardWriterConfig(DictConfig):
     """What the reward writer trains on and how.
 
     Attributes:
@@ -314,9 +315,6 @@ class RewardWriterConfig:
             )
         RewardLoopConfig(**self.references)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 class RewardWriterTrainer:
     """Trains the reward writer in a run folder, with checkpoints and resume; see :class:`RewardWriterConfig`.
@@ -338,7 +336,7 @@ class RewardWriterTrainer:
         if not run.config_path.exists():
             raise ConfigError(f"{run.path} holds no reward-writer config.yaml to resume from.")
         saved = {k: v for k, v in run.read_config().items() if k != "kind"}
-        return cls(RewardWriterConfig(**saved), run, llm)
+        return cls(RewardWriterConfig.from_dict(saved), run, llm)
 
     def scorer(self, name: str) -> ProgramScorer:
         """The scorer of task ``name``; its references are recorded (or read from the cache) once."""

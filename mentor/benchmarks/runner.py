@@ -14,7 +14,7 @@ import dataclasses
 import shlex
 import sys
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from mentor.benchmarks.agents import CellJob, read_cell_files
 from mentor.benchmarks.registry import BENCH_AGENTS, make_bench_agent
 from mentor.benchmarks.suites import PROTOCOLS, Suite, load_suite
+from mentor.config import DictConfig
 from mentor.envs import family_of
 from mentor.errors import ConfigError, UnknownComponentError
 from mentor.evaluation.protocols import crafter_score_from_outcomes, episodes_within_budget, summarize_outcomes
@@ -42,7 +43,7 @@ __all__ = [
 
 
 @dataclass
-class BenchmarkConfig:
+class BenchmarkConfig(DictConfig):
     """A benchmark run.
 
     Attributes:
@@ -68,6 +69,8 @@ class BenchmarkConfig:
     llm: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.executor, dict):  # read back from config.yaml
+            self.executor = ExecutorConfig(**self.executor)
         if not self.agents:
             raise ConfigError("agents is empty; name at least one of: " + ", ".join(BENCH_AGENTS) + ".")
         for agent in self.agents:
@@ -100,15 +103,6 @@ class BenchmarkConfig:
             description=suite.description,
             reference=suite.reference,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BenchmarkConfig:
-        data = dict(data)
-        data["executor"] = ExecutorConfig(**data.get("executor", {}))
-        return cls(**data)
 
 
 def _without_executor(config: dict[str, Any]) -> dict[str, Any]:

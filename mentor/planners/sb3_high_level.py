@@ -15,12 +15,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from mentor.config import DictConfig
 from mentor.errors import ConfigError
 from mentor.runs import RunDir
 from mentor.sb3.agent import SB3Agent, SB3Config
@@ -39,7 +40,7 @@ def options_hyperparams_key(env_id: str) -> str:
 
 
 @dataclass
-class SB3HighLevelConfig:
+class SB3HighLevelConfig(DictConfig):
     """What the SB3 high level trains with.
 
     Attributes:
@@ -72,9 +73,6 @@ class SB3HighLevelConfig:
         resolved = {**load_hyperparams(self.algo, options_hyperparams_key(self.env_id)), **self.hyperparams}
         validate_hyperparams(self.algo, resolved)
         self.resolved_hyperparams = resolved
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "resolved_hyperparams"}
 
 
 class _CountStepsUnderOptions(BaseCallback):

@@ -146,7 +146,7 @@ class RewardLoop:
         if not run.config_path.exists():
             raise ConfigError(f"{run.path} holds no reward-loop config.yaml to resume from.")
         saved = run.read_config()
-        loop = cls(RewardTask(**saved["task"]), RewardLoopConfig(**saved["loop"]), llm, run, feedback)
+        loop = cls(RewardTask.from_dict(saved["task"]), RewardLoopConfig.from_dict(saved["loop"]), llm, run, feedback)
         usage = run.path / "llm_usage.json"
         if usage.exists():
             loop._usage_before = Usage.load(usage)

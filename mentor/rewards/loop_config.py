@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mentor.config import DictConfig
 from mentor.errors import ConfigError
 from mentor.executors import ExecutorConfig
 from mentor.rewards.sandbox import SandboxConfig
@@ -17,7 +18,7 @@ PRERANK_MODES = ("off", "drop", "audit")
 
 
 @dataclass
-class RewardLoopConfig:
+class RewardLoopConfig(DictConfig):
     """How the reward loop searches.
 
     Attributes:
@@ -136,9 +137,6 @@ class RewardLoopConfig:
                 f"prerank_episodes ({self.prerank_episodes}), prerank_max_steps ({self.prerank_max_steps}) and "
                 f"validation_steps ({self.validation_steps}) must be at least 1."
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

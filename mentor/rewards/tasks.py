@@ -13,10 +13,11 @@ Example:
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mentor.config import DictConfig
 from mentor.envs.registry import family_of
 from mentor.errors import ConfigError, RewardCodeError, UnknownComponentError
 from mentor.overrides import read_yaml
@@ -61,7 +62,7 @@ def default_algo(env_id: str) -> str:
 
 
 @dataclass
-class RewardTask:
+class RewardTask(DictConfig):
     """What reward to write and how it is judged.
 
     Attributes:
@@ -128,9 +129,6 @@ class RewardTask:
     def goal(self) -> str:
         """The description and details as the prompt shows them."""
         return f"{self.description.strip()}. {self.details.strip()}".strip().rstrip(".") + "."
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def default_tasks_path() -> Path:

@@ -12,7 +12,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
+from mentor.config import DictConfig
 from mentor.envs import family_of
 from mentor.envs import make as make_env
 from mentor.errors import ConfigError
@@ -71,7 +72,7 @@ def _read_state(folder: Path) -> dict[str, Any]:
 
 
 @dataclass
-class SB3Config:
+class SB3Config(DictConfig):
     """What to train, with which algorithm and budget.
 
     Attributes:
@@ -140,14 +141,6 @@ class SB3Config:
     @property
     def n_envs(self) -> int:
         return int(self.resolved_hyperparams.get("n_envs", 1))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SB3Config:
-        data = {k: v for k, v in data.items() if k != "resolved_hyperparams"}
-        return cls(**data)
 
 
 class SB3Agent:

@@ -20,7 +20,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from mentor.config import DictConfig
 from mentor.envs import family_of
 from mentor.errors import ConfigError
 from mentor.evaluation.episodes import EVAL_SEED_OFFSET
@@ -68,7 +69,7 @@ def zoo_run_name(family: str) -> str:
 
 
 @dataclass
-class SkillZooConfig:
+class SkillZooConfig(DictConfig):
     """What to train skills on, for how long, and how to measure them.
 
     Attributes:
@@ -158,13 +159,6 @@ class SkillZooConfig:
     @property
     def n_envs(self) -> int:
         return int(self.resolved_hyperparams.get("n_envs", 1))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SkillZooConfig:
-        return cls(**{k: v for k, v in data.items() if k not in ("family", "resolved_hyperparams")})
 
 
 class SkillZoo:
