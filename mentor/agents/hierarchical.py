@@ -181,7 +181,7 @@ class HierarchicalConfig(DictConfig):
         return SB3HighLevelConfig(
             self.env_id,
             algo=self.high_level_algo,
-            total_env_steps=self.high_level_timesteps,
+            total_timesteps=self.high_level_timesteps,
             seed=self.seed,
             hyperparams=self.high_level_hyperparams,
         )

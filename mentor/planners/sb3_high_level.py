@@ -7,7 +7,7 @@ Hyperparameters come from the ``options:*`` entry of ``configs/sb3/<algo>.yml``.
 
 Example:
     >>> trainer = SB3HighLevelTrainer(  # doctest: +SKIP
-    ...     SB3HighLevelConfig("mentor/MiniGrid-KeyCorridorS3R3-v0", total_env_steps=50_000), make_options_env
+    ...     SB3HighLevelConfig("mentor/MiniGrid-KeyCorridorS3R3-v0", total_timesteps=50_000), make_options_env
     ... )
     >>> model = trainer.train(resume=True)  # doctest: +SKIP
 """
@@ -46,7 +46,7 @@ class SB3HighLevelConfig(DictConfig):
     Attributes:
         env_id: the mentor env under the options.
         algo: ``ppo``, ``a2c`` or ``dqn``.
-        total_env_steps: budget in env steps run under the options (all envs together).
+        total_timesteps: budget in env steps run under the options (all envs together), as SB3 names it.
         seed: seed of the algorithm and of the options envs.
         hyperparams: overrides on top of the ``options:*`` entry of ``configs/sb3/<algo>.yml``.
         checkpoint_freq: env steps (under the options) between resumable checkpoints.
@@ -55,7 +55,7 @@ class SB3HighLevelConfig(DictConfig):
 
     env_id: str
     algo: str = "ppo"
-    total_env_steps: int = 50_000
+    total_timesteps: int = 50_000
     seed: int = 0
     hyperparams: dict[str, Any] = field(default_factory=dict)
     checkpoint_freq: int = 20_000
@@ -67,8 +67,8 @@ class SB3HighLevelConfig(DictConfig):
                 f"high-level algo {self.algo!r} cannot act over skills (a discrete choice); "
                 f"choose one of {', '.join(HIGH_LEVEL_ALGOS)}."
             )
-        if self.total_env_steps <= 0:
-            raise ConfigError(f"total_env_steps ({self.total_env_steps}) must be positive.")
+        if self.total_timesteps <= 0:
+            raise ConfigError(f"total_timesteps ({self.total_timesteps}) must be positive.")
         validate_hyperparams(self.algo, self.hyperparams)
         resolved = {**load_hyperparams(self.algo, options_hyperparams_key(self.env_id)), **self.hyperparams}
         validate_hyperparams(self.algo, resolved)
@@ -113,7 +113,7 @@ class SB3HighLevelTrainer(SB3Agent):
         sb3 = SB3Config(
             config.env_id,
             algo=config.algo,
-            total_timesteps=config.total_env_steps,
+            total_timesteps=config.total_timesteps,
             seed=config.seed,
             checkpoint_freq=config.checkpoint_freq,
             n_eval_episodes=0,

@@ -21,7 +21,7 @@ def _options_env() -> OptionsEnv:
 
 def _trainer(tmp_path, budget=300, **kwargs) -> SB3HighLevelTrainer:
     kwargs.setdefault("hyperparams", TINY)
-    config = SB3HighLevelConfig(LEVEL, total_env_steps=budget, **kwargs)
+    config = SB3HighLevelConfig(LEVEL, total_timesteps=budget, **kwargs)
     return SB3HighLevelTrainer(config, _options_env, RunDir(tmp_path / "high"))
 
 
@@ -85,8 +85,8 @@ def test_bad_algo_and_hyperparameters_get_clear_errors():
         SB3HighLevelConfig(LEVEL, algo="sac")
     with pytest.raises(ConfigError, match=r"Unknown ppo hyperparameter 'n_step'\. Did you mean 'n_steps'\?"):
         SB3HighLevelConfig(LEVEL, hyperparams={"n_step": 8})
-    with pytest.raises(ConfigError, match=r"total_env_steps \(0\) must be positive"):
-        SB3HighLevelConfig(LEVEL, total_env_steps=0)
+    with pytest.raises(ConfigError, match=r"total_timesteps \(0\) must be positive"):
+        SB3HighLevelConfig(LEVEL, total_timesteps=0)
 
 
 def test_defaults_come_from_the_options_entry_of_the_zoo_file():
