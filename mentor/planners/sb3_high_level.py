@@ -99,7 +99,7 @@ class _CountStepsUnderOptions(BaseCallback):
 
 
 class SB3HighLevelTrainer(SB3Agent):
-    """Trains (and resumes) an SB3 policy over ``make_options_env()`` envs, reading only their ``features``.
+    """Trains (and resumes) an SB3 policy over ``make_options_env()`` envs, whose observation is the feature vector.
 
     Args:
         config: what to train.

@@ -3,12 +3,12 @@
 :class:`OptionsEnv` is a gymnasium env over a mentor env. Its action indexes the skill library's
 catalogue (a fixed ``Discrete`` space; for libraries whose skill set varies, such as TextWorld's
 commands, it indexes the skills available now). Its observation is the library's high-level feature
-vector, for an SB3 policy. An LLM reads the state through one channel, the text view every mentor env
-has: :meth:`OptionsEnv.describe` (:func:`mentor.envs.describe`), with the skills offered now as its
-actions. The reward is the env's reward summed over the skill's steps. ``info`` reports the skill's outcome, the
-low-level env steps of the episode and in total, the available skills and, with an ``affordance``
-set, ``info["affordances"]``: each skill offered to a planner with its affordance now, as SayCan
-weighs it. The LLM policy of :mod:`mentor.agents.llm_ppo` reads :meth:`OptionsEnv.action_affordances`
+vector, for an SB3 policy. An LLM reads the state through one channel, the text view every mentor
+env has: :meth:`OptionsEnv.describe` (:func:`mentor.envs.describe`), with the skills offered now as
+its actions. The reward is the env's reward summed over the skill's steps. ``info`` reports the
+skill's outcome and kind, the low-level env steps of the episode and in total, the available skills
+and, with an ``affordance`` set, ``info["affordances"]``: each skill offered to a planner with its
+affordance now, as SayCan weighs it. The LLM policy of :mod:`mentor.agents.llm_ppo` reads :meth:`OptionsEnv.action_affordances`
 and ``episode_skill_runs`` (how often each skill was chosen this episode) instead.
 
 A skill whose library has no predicate for it is judged by a critic, as ``termination_critic`` says:
