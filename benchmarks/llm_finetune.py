@@ -23,6 +23,12 @@ figures go under the ``balrog`` key of the same JSON (the GoToObj keys stay as t
 llm_finetune_balrog.png:
 
     python benchmarks/llm_finetune.py --config configs/llm_ppo/babyai_balrog.yml --minutes 45
+
+``configs/llm_ppo/babyai_balrog_imitation.yml`` starts PPO from a policy that first imitated BabyAI's bot
+(behaviour cloning, then DAgger); its rounds go under ``balrog.imitation``, with ``--out`` to keep both:
+
+    python benchmarks/llm_finetune.py --config configs/llm_ppo/babyai_balrog_imitation.yml \
+        --out benchmarks/results/llm_finetune_imitation.json
 """
 
 from __future__ import annotations
@@ -342,7 +348,9 @@ def run_multitask(args: argparse.Namespace, config: FinetuneConfig, trainer: LLM
         for task in config.tasks
     }
     balrog = {
-        "setting": "one policy trained on the five tasks together (GLAM's multi-task setting), all six actions",
+        "setting": "one policy trained on the five tasks together (GLAM's multi-task setting), all six actions"
+        + (", warm-started by imitation of BabyAI's bot (behaviour cloning, DAgger)" if trainer.imitation else ""),
+        "imitation": trainer.imitation,
         "model": "SmolLM2-135M" if config.model == "transformers:embedded" else config.model,
         "tasks": rows,
         "random_mean_progression": float(np.mean([r["random"] for r in rows.values()])),

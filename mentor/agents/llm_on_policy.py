@@ -9,6 +9,9 @@ optimiser and ``n_envs`` env slots. A subclass gives the update (:class:`mentor.
   (:class:`~mentor.agents.llm_policy.TrunkCache`): a prompt seen before costs only those layers. With
   the value head (``gae``) each env plays ``n_steps`` steps; critic-free, each plays one episode and
   the envs of a group share a seed.
+- **Warm start** (``imitation_samples``): before the first update, the policy imitates the env's scripted
+  expert, behaviour cloning then DAgger (:mod:`mentor.agents.llm_imitation`); its env steps and time count
+  in the budget.
 - **Run folder**: the config, ``metrics.jsonl`` (``episode``, ``update`` and, with ``eval_freq``,
   ``eval`` records, each with ``step`` in env steps), TensorBoard logs and ``checkpoints/trainer.pt``.
   Each update record carries the training health: policy entropy, approximate KL, gradient norm (mean
@@ -37,6 +40,7 @@ import torch
 from rich.console import Console
 
 from mentor.agents.llm_decisions import DecisionEncoder
+from mentor.agents.llm_imitation import ImitationWarmStart
 from mentor.agents.llm_policy import (
     LLMPolicy,
     PolicyOutput,
@@ -141,6 +145,7 @@ class LLMOnPolicyAlgorithm(ABC):
             "update_samples": 0,
         }
         self.health = TrainingHealth()
+        self.imitation: list[dict[str, Any]] | None = None
         self._next_seed = 0
         self._started = False
         self._writer = None
@@ -313,6 +318,11 @@ class LLMOnPolicyAlgorithm(ABC):
             for slot in self.slots:
                 slot.reset(self._training_seed())
         self._started = True
+        if self.config.imitation_samples and self.imitation is None:
+            self.imitation = ImitationWarmStart(self).run()
+            if self.config.eval_freq:
+                self._log_periodic_evaluation()
+            self.save_checkpoint()
         from torch.utils.tensorboard import SummaryWriter
 
         self._writer = SummaryWriter(str(self.run.tensorboard), purge_step=self.num_updates + 1)
@@ -381,17 +391,19 @@ class LLMOnPolicyAlgorithm(ABC):
             warnings.warn(message, RuntimeWarning, stacklevel=2)
             self.console.print(f"[yellow]warning:[/] {message}")
         if self.config.eval_freq and self.num_updates % self.config.eval_freq == 0:
-            result = self._periodic_evaluation()
-            stats = {k: v for k, v in result.items() if k not in ("outcomes", "deterministic")}
-            self.run.append_metrics({"kind": "eval", "step": self.num_timesteps, "update": self.num_updates, **stats})
-            if self._writer is not None:
-                self._writer.add_scalar("eval/success_rate", result["success_rate"], self.num_timesteps)
-            if self.config.verbose:
-                self.console.print(
-                    f"eval: success {100 * result['success_rate']:.0f}% over {result['episodes']} episodes"
-                )
+            self._log_periodic_evaluation()
         if self.num_updates % self.config.checkpoint_freq == 0 or not self._budget_left():
             self.save_checkpoint()
+
+    def _log_periodic_evaluation(self) -> None:
+        """Run :meth:`_periodic_evaluation` and log it as an ``eval`` record."""
+        result = self._periodic_evaluation()
+        stats = {k: v for k, v in result.items() if k not in ("outcomes", "deterministic")}
+        self.run.append_metrics({"kind": "eval", "step": self.num_timesteps, "update": self.num_updates, **stats})
+        if self._writer is not None:
+            self._writer.add_scalar("eval/success_rate", result["success_rate"], self.num_timesteps)
+        if self.config.verbose:
+            self.console.print(f"eval: success {100 * result['success_rate']:.0f}% over {result['episodes']} episodes")
 
     def _periodic_evaluation(self) -> dict[str, Any]:
         """The evaluation of ``eval_freq``: of the one task, or of every task with their mean (multi-task)."""
@@ -459,6 +471,7 @@ class LLMOnPolicyAlgorithm(ABC):
                 "next_seed": self._next_seed,
                 "counters": dict(self.counters),
                 "health": self.health.state_dict(),
+                "imitation": self.imitation,
             },
             "envs": [{"seed": s.seed, "actions": list(s.actions)} for s in self.slots],
         }
@@ -490,6 +503,7 @@ class LLMOnPolicyAlgorithm(ABC):
         self.counters.update(progress["counters"])
         if "health" in progress:
             self.health.load_state_dict(progress["health"])
+        self.imitation = progress.get("imitation")
         for slot, saved in zip(self.slots, state["envs"]):
             slot.reset(saved["seed"])
             for action in saved["actions"]:

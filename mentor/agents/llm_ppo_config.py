@@ -106,6 +106,24 @@ class FinetuneConfig(DictConfig):
         metadata=_help("Samples whose frozen-trunk states are kept for reuse when a prompt recurs (0: no cache)."),
     )
 
+    # --- imitation warm start (mentor.agents.llm_imitation)
+    imitation_samples: int = field(
+        default=0,
+        metadata=_help(
+            "Expert-labelled decisions of the warm start before online RL (behaviour cloning from the env's "
+            "scripted expert, BabyAI's bot, then DAgger rounds); 0: none."
+        ),
+    )
+    imitation_rounds: int = field(
+        default=1,
+        metadata=_help(
+            "Rounds of the warm start, imitation_samples split among them: the first plays the expert, each later "
+            "one plays the greedy policy with the expert's labels (DAgger), all aggregated."
+        ),
+    )
+    imitation_epochs: int = field(default=2, metadata=_help("Passes over all demonstrations after each round."))
+    imitation_learning_rate: float = field(default=1e-3, metadata=_help("Adam learning rate of the warm start."))
+
     # --- rollouts and budget
     n_envs: int = field(default=16, metadata=_help("Envs stepped together, one batched LLM forward per step."))
     n_steps: int = field(default=16, metadata=_help("Steps per env per update (gae); critic-free runs whole episodes."))
@@ -211,6 +229,9 @@ class FinetuneConfig(DictConfig):
             "value_learning_rate": self.value_learning_rate,
             "clip_range": self.clip_range,
             "max_grad_norm": self.max_grad_norm,
+            "imitation_rounds": self.imitation_rounds,
+            "imitation_epochs": self.imitation_epochs,
+            "imitation_learning_rate": self.imitation_learning_rate,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -220,6 +241,8 @@ class FinetuneConfig(DictConfig):
                 raise ConfigError(f"{name} ({value}) must be positive (or None for no limit).")
         if self.total_timesteps is None and self.max_minutes is None:
             raise ConfigError("set total_timesteps or max_minutes (or both); with neither, training never stops.")
+        if self.imitation_samples < 0:
+            raise ConfigError(f"imitation_samples ({self.imitation_samples}) must be 0 or more.")
         if self.prior_weight < 0:
             raise ConfigError(f"prior_weight ({self.prior_weight}) must be 0 or more.")
         if not 0 < self.prior_min_affordance <= 1:
