@@ -9,9 +9,8 @@ optimiser and ``n_envs`` env slots. A subclass gives the update (:class:`mentor.
   (:class:`~mentor.agents.llm_policy.TrunkCache`): a prompt seen before costs only those layers. With
   the value head (``gae``) each env plays ``n_steps`` steps; critic-free, each plays one episode and
   the envs of a group share a seed.
-- **Warm start** (``imitation_samples``): before the first update, the policy imitates the env's scripted
-  expert, behaviour cloning then DAgger (:mod:`mentor.agents.llm_imitation`); its env steps and time count
-  in the budget.
+- **Warm start** (``imitation_samples``): before the first update, the policy imitates the env's expert
+  (:mod:`mentor.agents.llm_imitation`); its env steps and time count in the budget.
 - **Run folder**: the config, ``metrics.jsonl`` (``episode``, ``update`` and, with ``eval_freq``,
   ``eval`` records, each with ``step`` in env steps), TensorBoard logs and ``checkpoints/trainer.pt``.
   Each update record carries the training health: policy entropy, approximate KL, gradient norm (mean
