@@ -53,8 +53,7 @@ class ImitationWarmStart:
         self.trainer = trainer
         cfg = trainer.config
         self.data = Demonstrations()
-        tasks = [cfg.task_ids[i * len(cfg.task_ids) // cfg.n_envs] for i in range(cfg.n_envs)]
-        self.slots = [EnvSlot(trainer.env_fns[task](), task) for task in tasks]
+        self.slots = [EnvSlot(trainer.env_fns[task](), task) for task in cfg.slot_tasks]
         self.experts: list[Expert] = [make_expert(slot.env) for slot in self.slots]
         self.optimizer = torch.optim.Adam(trainer.policy.trainable_parameters(), lr=cfg.imitation_learning_rate)
         self.generator = torch.Generator().manual_seed(cfg.seed)

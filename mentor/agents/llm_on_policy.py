@@ -129,8 +129,7 @@ class LLMOnPolicyAlgorithm(ABC):
             groups.append({"params": list(self.policy.value_head.parameters()), "lr": cfg.value_learning_rate})
         self.optimizer = torch.optim.Adam(groups, eps=1e-5)
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        tasks = [cfg.task_ids[i * len(cfg.task_ids) // cfg.n_envs] for i in range(cfg.n_envs)]
-        self.slots = [EnvSlot(self.env_fns[task](), task) for task in tasks]
+        self.slots = [EnvSlot(self.env_fns[task](), task) for task in cfg.slot_tasks]
         self.num_updates = 0
         self.num_timesteps = 0
         self.num_episodes = 0

@@ -296,6 +296,11 @@ class FinetuneConfig(DictConfig):
         return self.tasks or (self.env_id,)
 
     @property
+    def slot_tasks(self) -> list[str]:
+        """The task of each of the ``n_envs`` env slots: one block of consecutive slots per task."""
+        return [self.task_ids[i * len(self.task_ids) // self.n_envs] for i in range(self.n_envs)]
+
+    @property
     def run_name(self) -> str:
         """Default run-folder name: ``llm-ppo-<env>``, or ``llm-ppo-multitask``."""
         return f"llm-ppo-{'multitask' if self.tasks else task_key(self.env_id)}"
